@@ -1,0 +1,66 @@
+"""Collect run folders into ``metrics_long.csv`` (contract 4) and a mean ± std summary table."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from core.io import read_json, write_text
+
+LONG_COLUMNS = ["dataset", "model", "seed", "task", "split", "metric", "value"]
+
+
+def collect(metrics_files: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Long metrics table and one row of run metadata per run (from each run's meta.json)."""
+    rows, runs = [], []
+    for path in map(Path, metrics_files):
+        meta = read_json(path.with_name("meta.json"))
+        key = {"dataset": meta["dataset"], "model": meta["model"], "seed": int(meta["seed"])}
+        runs.append({**key, "n_params": meta["n_params"], "config_hash": meta["config_hash"],
+                     "git_commit": meta["git_commit"], "best_epoch": meta["best_epoch"],
+                     "wall_seconds": meta["wall_seconds"]})
+        for split, per_task in read_json(path).items():
+            for task, metrics in per_task.items():
+                rows.extend({**key, "task": task, "split": split, "metric": m, "value": v} for m, v in metrics.items())
+    long = pd.DataFrame(rows, columns=LONG_COLUMNS).sort_values(LONG_COLUMNS[:-1], kind="stable", ignore_index=True)
+    return long, pd.DataFrame(runs)
+
+
+def summary_markdown(long: pd.DataFrame, runs: pd.DataFrame, missing: list[dict], metric: str = "auc") -> str:
+    """Mean ± std over seeds of the test ``metric`` per dataset x task x model, with parameter counts."""
+    lines = ["# Summary", ""]
+    test = long[(long.split == "test") & (long.metric == metric)]
+    for dataset, frame in test.groupby("dataset", sort=True):
+        stats = frame.groupby(["model", "task"]).value.agg(["mean", "std", "count"])
+        cells = stats.apply(lambda r: f"{r['mean']:.4f} ± {r['std']:.4f}" if r["count"] > 1 else f"{r['mean']:.4f}", axis=1)
+        table = cells.unstack("task")
+        params = runs[runs.dataset == dataset].groupby("model").n_params.first()
+        seeds = int(stats["count"].max())
+        lines += [f"## {dataset}: test {metric.upper()} (mean ± std over {seeds} seed(s))", "",
+                  "| model | " + " | ".join(table.columns) + " | parameters |",
+                  "|---" * (len(table.columns) + 2) + "|"]
+        lines += [f"| {m} | " + " | ".join(table.loc[m]) + f" | {params.get(m, 0):,} |" for m in table.index]
+        lines.append("")
+    if missing:
+        lines += ["## Not run", "", "| dataset | reason | fix |", "|---|---|---|"]
+        lines += [f"| {m['dataset']} | {m['reason']} | {m['fix']} |" for m in missing]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def missing_datasets(status_files: Iterable[str | Path]) -> list[dict]:
+    """Datasets whose fetch step found a source missing, with reason and fix."""
+    out = []
+    for path in status_files:
+        status = read_json(path)
+        for item in status["missing"]:
+            out.append({"dataset": status["dataset"], "reason": item["reason"].replace("\n", " "),
+                        "fix": item["fix"].replace("\n", " ")})
+    return out
+
+
+def aggregate(metrics: Iterable[str], status: Iterable[str], long_csv: str, summary_md: str) -> None:
+    long, runs = collect(metrics)
+    write_text(long_csv, long.to_csv(index=False, float_format="%.10g"))
+    write_text(summary_md, summary_markdown(long, runs, missing_datasets(status)))

@@ -1,0 +1,1 @@
+"""Small helpers shared by every room: strict dataclass configs and atomic, hashed file I/O."""

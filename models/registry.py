@@ -1,0 +1,62 @@
+"""Model registry: ``@register_model(name, Config)`` on a class, ``build_model(name, schema, hparams)``.
+
+Every module in the ``models`` package is imported on first use, so a new model file is picked
+up with no edit elsewhere.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from typing import Any, Callable
+
+from torch import nn
+
+from core.config import from_dict
+
+from .layers import init_weights
+
+_MODELS: dict[str, tuple[type[nn.Module], type]] = {}
+_NOT_MODELS = {"layers", "encoders", "registry", "base"}
+
+
+def register_model(name: str, config_cls: type) -> Callable[[type[nn.Module]], type[nn.Module]]:
+    def wrap(cls: type[nn.Module]) -> type[nn.Module]:
+        if name in _MODELS:
+            raise ValueError(f"model {name!r} registered twice")
+        _MODELS[name] = (cls, config_cls)
+        cls.registry_name = name
+        return cls
+    return wrap
+
+
+def _discover() -> None:
+    package = importlib.import_module(__package__)
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name not in _NOT_MODELS and not info.name.startswith("_"):
+            importlib.import_module(f"{__package__}.{info.name}")
+
+
+def model_names() -> list[str]:
+    _discover()
+    return sorted(_MODELS)
+
+
+def model_config(name: str, hparams: dict[str, Any] | None = None) -> Any:
+    """The model's hyper-parameter dataclass, filled from ``hparams`` (unknown keys are errors)."""
+    _discover()
+    if name not in _MODELS:
+        raise KeyError(f"unknown model {name!r}; registered models: {sorted(_MODELS)}")
+    return from_dict(_MODELS[name][1], hparams, where=f"model_options.{name}")
+
+
+def build_model(name: str, schema: dict[str, Any], hparams: dict[str, Any] | None = None) -> nn.Module:
+    """Build and initialise model ``name`` for a dataset ``schema`` (see benchmarks contract 1)."""
+    cfg = model_config(name, hparams)
+    model = _MODELS[name][0](schema, cfg)
+    init_weights(model)
+    return model
+
+
+def resolved_hparams(name: str, hparams: dict[str, Any] | None = None) -> dict[str, Any]:
+    return dataclasses.asdict(model_config(name, hparams))

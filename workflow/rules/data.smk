@@ -1,0 +1,33 @@
+# Data stage: fetch official files (mirror first), then prepare them into the processed format.
+from benchmarks.base import get_dataset
+from benchmarks.fetch import local_availability
+
+
+checkpoint fetch:
+    output:
+        "resources/raw/{dataset}/fetch.json",
+    params:
+        # re-fetch when a missing file appears locally (mirror or resources/raw); nothing else
+        availability=lambda w: local_availability(
+            get_dataset(w.dataset, config["dataset_options"].get(w.dataset)), "resources/raw"
+        ),
+        entry=lambda w: config["dataset_options"].get(w.dataset, {}),
+        strict=config["strict"],
+    log:
+        "logs/fetch/{dataset}.log",
+    script:
+        "../scripts/fetch.py"
+
+
+rule prepare:
+    input:
+        # ancient: a re-fetch that verified the same files does not redo everything downstream
+        ancient("resources/raw/{dataset}/fetch.json"),
+    output:
+        directory("resources/processed/{dataset}"),
+    params:
+        prepare=lambda w: get_dataset(w.dataset, config["dataset_options"].get(w.dataset)).options_dict(),
+    log:
+        "logs/prepare/{dataset}.log",
+    script:
+        "../scripts/prepare.py"

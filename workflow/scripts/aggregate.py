@@ -1,0 +1,11 @@
+"""Snakemake entry: collect every run into metrics_long.csv and write the summary tables."""
+from analysis.aggregate import aggregate
+from core.logs import log_to
+
+with log_to(snakemake.log[0]):
+    aggregate(
+        metrics=snakemake.input.metrics,
+        status=snakemake.input.status,
+        long_csv=snakemake.output.long,
+        summary_md=snakemake.output.summary,
+    )
