@@ -1,12 +1,14 @@
 # resflow-bench: download -> prepare -> train -> aggregate. The only entry point.
 #   snakemake --cores all                                   the default suite (config/config.yaml)
 #   snakemake --cores 2 --configfile config/mirror.yaml     everything from $RESFLOW_DATA_MIRROR
+import os
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 validate(config, "config/config.schema.yaml")

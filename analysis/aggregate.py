@@ -43,17 +43,20 @@ def summary_markdown(long: pd.DataFrame, runs: pd.DataFrame, missing: list[dict]
         lines += [f"| {m} | " + " | ".join(table.loc[m]) + f" | {params.get(m, 0):,} |" for m in table.index]
         lines.append("")
     if missing:
-        lines += ["## Not run", "", "| dataset | reason | fix |", "|---|---|---|"]
+        lines += ["## Not run or unverified", "", "| dataset | reason | fix |", "|---|---|---|"]
         lines += [f"| {m['dataset']} | {m['reason']} | {m['fix']} |" for m in missing]
         lines.append("")
     return "\n".join(lines)
 
 
 def missing_datasets(status_files: Iterable[str | Path]) -> list[dict]:
-    """Datasets whose fetch step found a source missing, with reason and fix."""
+    """Datasets whose fetch step found a source missing (with reason and fix) or ran unverified."""
     out = []
     for path in status_files:
         status = read_json(path)
+        if not status["verified"]:
+            out.append({"dataset": status["dataset"], "reason": "run on UNVERIFIED files (verify_checksums: false)",
+                        "fix": "set verify_checksums: true for published results"})
         for item in status["missing"]:
             out.append({"dataset": status["dataset"], "reason": item["reason"].replace("\n", " "),
                         "fix": item["fix"].replace("\n", " ")})

@@ -10,7 +10,9 @@ import importlib
 import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+
+import numpy as np
 
 from core.config import from_dict
 from core.io import file_digest
@@ -27,6 +29,10 @@ class Source:
     ``mirror_paths`` are paths relative to ``$RESFLOW_DATA_MIRROR`` where an offline copy may lie
     (``<dataset>/<filename>`` is always tried too). A source with no ``urls`` needs a manual
     download (login-walled); ``manual`` then says where to get it.
+
+    For an archive, ``members`` lists the files ``prepare`` reads from it (``filename`` = path inside
+    the archive, with the member's own size/checksums where known). A mirror or a raw folder may
+    then hold those members already extracted instead of the archive (``benchmarks.fetch``).
     """
 
     filename: str
@@ -36,6 +42,7 @@ class Source:
     md5: str | None = None
     mirror_paths: tuple[str, ...] = ()
     manual: str | None = None
+    members: tuple[Source, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,12 +55,52 @@ class TaskSpec:
 
 
 @dataclass
+class TaskOrderOptions:
+    """Prepare options of a dataset whose tasks have no natural order (multi-label vision).
+
+    ResFlow's residual flow runs along the task order, so the order is part of the protocol:
+    ``given`` keeps the declared order; ``frequency`` sorts by descending positive rate in train
+    (the commonest label first, like a funnel; ties keep the declared order); ``random`` is a
+    permutation seeded by ``task_order_seed``. ``Benchmark.write`` applies it to the label
+    columns and records the order in schema.json (``tasks``, ``task_order``); each run's
+    meta.json lists its tasks in that order.
+    """
+
+    task_order: Literal["given", "frequency", "random"] = "given"
+    task_order_seed: int = 0
+
+
+def task_permutation(train_labels: np.ndarray, order: str, seed: int) -> np.ndarray:
+    """Column order of the tasks under ``order`` (see ``TaskOrderOptions``)."""
+    k = train_labels.shape[1]
+    if order == "given":
+        return np.arange(k)
+    if order == "frequency":
+        return np.argsort(-np.asarray(train_labels, dtype=np.float64).mean(axis=0), kind="stable")
+    if order == "random":
+        return np.random.default_rng(seed).permutation(k)
+    raise ValueError(f"unknown task order {order!r}")
+
+
+def align_tasks(tasks: list[TaskSpec], schema: dict[str, Any], where: str) -> list[TaskSpec]:
+    """The configured task settings in the schema's task order (prepare may reorder tasks)."""
+    by_name = {t.name: t for t in tasks}
+    names = [t["name"] for t in schema["tasks"]]
+    if sorted(names) != sorted(by_name):
+        raise ValueError(f"{where}: schema tasks {names} differ from configured tasks {list(by_name)}")
+    return [by_name[n] for n in names]
+
+
+@dataclass
 class DatasetConfig:
-    """The config entry of one dataset: ``prepare`` options, per-task loss settings, training overrides."""
+    """The config entry of one dataset: ``prepare`` options, per-task loss settings, training
+    overrides, and ``model`` hyper-parameters applied to every model on this dataset (e.g. the
+    shared encoder's embedding size)."""
 
     prepare: dict[str, Any] = field(default_factory=dict)
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
 
 
 class Benchmark:
@@ -84,11 +131,25 @@ class Benchmark:
         the sha256 of each source file used."""
         from .processed import write_processed  # local import: processed depends on numpy only
 
-        sources = {s.filename: file_digest(Path(raw_dir) / s.filename) for s in self.sources()}
+        names = [t.name for t in self.tasks]
+        if isinstance(self.options, TaskOrderOptions):
+            perm = task_permutation(splits["train"]["labels"], self.options.task_order, self.options.task_order_seed)
+            splits = {s: {**arrays, "labels": arrays["labels"][:, perm]} for s, arrays in splits.items()}
+            names = [names[i] for i in perm]
+            schema = {**schema, "task_order": self.options.task_order}
+        sources = {s.filename: source_digest(Path(raw_dir), s) for s in self.sources()}
         write_processed(out_dir, splits, {
-            "name": self.name, "tasks": [{"name": t.name} for t in self.tasks], "group_key": None,
+            "name": self.name, "tasks": [{"name": n} for n in names], "group_key": None,
             "dropped": {}, **schema, "options": self.options_dict(), "sources": sources,
         })
+
+
+def source_digest(raw_dir: Path, source: Source) -> str | dict[str, str]:
+    """sha256 of a source file, or of each member when only its extracted members are present."""
+    path = raw_dir / source.filename
+    if path.exists() or not source.members:
+        return file_digest(path)
+    return {m.filename: file_digest(raw_dir / m.filename) for m in source.members}
 
 
 _DATASETS: dict[str, type[Benchmark]] = {}
@@ -125,9 +186,8 @@ def get_dataset(name: str, config: dict[str, Any] | None = None) -> Benchmark:
 
 def task_settings(name: str, config: dict[str, Any] | None = None) -> list[TaskSpec]:
     """The dataset's tasks in order, with pos_weight / loss_weight overridden from its config entry."""
-    _discover()
     entry = from_dict(DatasetConfig, config, where=f"dataset_options.{name}")
-    defaults = {t.name: t for t in _DATASETS[name].tasks}
+    defaults = {t.name: t for t in get_dataset(name, config).tasks}  # tasks may depend on options
     unknown = sorted(set(entry.tasks) - set(defaults))
     if unknown:
         raise KeyError(f"dataset_options.{name}.tasks: unknown task(s) {unknown}; tasks are {list(defaults)}")

@@ -1,7 +1,18 @@
 """Input encoders: turn a batch into the shared representation ``e`` that every model starts from.
 
-The encoder is chosen by the dataset schema (``schema["input"]``), so every model on a dataset
-shares the same encoder and only the multi-task part differs.
+The encoder is chosen by the dataset schema: ``schema["encoder"]`` when present (image datasets
+write it at preparation from their ``encoder`` option), else ``schema["input"]``. So every model
+on a dataset shares the same encoder and only the multi-task part differs.
+
+Image encoders read ``batch["image"]`` (uint8 [B, C, H, W]) and scale it to [0, 1] floats;
+``schema["image"]`` gives C, H and W. They do not use ``embedding_dim``.
+
+- ``cnn``: a small LeNet-style CNN in the spirit of the MultiMNIST encoder of Sener & Koltun,
+  *Multi-Task Learning as Multi-Objective Optimization*, NeurIPS 2018.
+- ``resnet18``: torchvision's ResNet-18 (He et al., *Deep Residual Learning for Image
+  Recognition*, CVPR 2016), randomly initialised (``weights=None``: nothing is downloaded), with
+  the classifier removed. Spatial features are averaged with ``mean`` rather than
+  ``AdaptiveAvgPool2d``, whose CUDA backward has no deterministic implementation.
 """
 from __future__ import annotations
 
@@ -23,7 +34,7 @@ def register_encoder(kind: str) -> Callable:
 
 
 def build_encoder(schema: dict[str, Any], embedding_dim: int, input_norm: str) -> nn.Module:
-    kind = schema.get("input", "tabular")
+    kind = schema.get("encoder") or schema.get("input", "tabular")
     if kind not in ENCODERS:
         raise ValueError(f"schema input kind {kind!r} has no encoder; known: {sorted(ENCODERS)}")
     return ENCODERS[kind](schema, embedding_dim=embedding_dim, input_norm=input_norm)
@@ -54,3 +65,57 @@ class TabularEncoder(nn.Module):
         if self.n_dense:
             parts.append(batch["dense"])
         return self.norm(torch.cat(parts, dim=1))
+
+
+def image_pixels(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """uint8 images [B, C, H, W] as floats in [0, 1]."""
+    return batch["image"].float().div_(255.0)
+
+
+@register_encoder("cnn")
+class SmallCNN(nn.Module):
+    """A 5x5 stride-2 convolution (32 filters), then two 3x3 convolutions (64 filters) each
+    followed by 2x2 max-pooling (36x36 -> 18 -> 9 -> 4), every convolution with BatchNorm and
+    ReLU; flattened and mapped to 128 features by a linear layer with ReLU; ``input_norm`` on top.
+    The strided first layer keeps it fast on CPUs."""
+
+    OUT_DIM = 128
+
+    def __init__(self, schema: dict[str, Any], embedding_dim: int, input_norm: str) -> None:
+        super().__init__()
+        image = schema["image"]
+        c, h, w = int(image["channels"]), int(image["height"]), int(image["width"])
+        h, w = (h - 1) // 2 // 4, (w - 1) // 2 // 4  # after the strided conv and two poolings
+        if h < 1 or w < 1:
+            raise ValueError(f"cnn encoder: {image['height']}x{image['width']} images are too small (need 9x9 or more)")
+        block = lambda a, b, k, stride: [nn.Conv2d(a, b, k, stride, k // 2), nn.BatchNorm2d(b), nn.ReLU()]  # noqa: E731
+        self.features = nn.Sequential(
+            *block(c, 32, 5, 2), *block(32, 64, 3, 1), nn.MaxPool2d(2), *block(64, 64, 3, 1), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(64 * h * w, self.OUT_DIM), nn.ReLU(),
+        )
+        self.out_dim = self.OUT_DIM
+        self.norm = make_norm(input_norm, self.out_dim)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.norm(self.features(image_pixels(batch)))
+
+
+@register_encoder("resnet18")
+class ResNet18(nn.Module):
+    """torchvision ResNet-18 trunk (random init; the first conv takes ``channels`` inputs), spatial
+    mean of the last stage -> 512 features; ``input_norm`` on top."""
+
+    def __init__(self, schema: dict[str, Any], embedding_dim: int, input_norm: str) -> None:
+        super().__init__()
+        from torchvision.models import resnet18  # imported here: only image datasets need torchvision
+
+        net = resnet18(weights=None)
+        channels = int(schema["image"]["channels"])
+        if channels != 3:
+            net.conv1 = nn.Conv2d(channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        self.trunk = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4)
+        self.out_dim = net.fc.in_features
+        self.norm = make_norm(input_norm, self.out_dim)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.norm(self.trunk(image_pixels(batch)).mean(dim=(2, 3)))

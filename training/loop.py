@@ -20,7 +20,7 @@ import yaml
 from torch.nn import functional as F
 
 from analysis.metrics import binary_task_metrics
-from benchmarks.base import TaskSpec
+from benchmarks.base import TaskSpec, align_tasks
 from benchmarks.processed import load_schema, load_split
 from core.config import config_hash
 from core.io import atomic_path, write_json, write_text
@@ -50,9 +50,8 @@ def train_run(data_dir: Path, run_dir: Path, run: dict[str, Any]) -> dict:
     tasks = [TaskSpec(**t) for t in run["tasks"]]
     training = TrainingConfig(**run["training"])
     schema = load_schema(data_dir)
-    names = [t["name"] for t in schema["tasks"]]
-    if names != [t.name for t in tasks]:
-        raise ValueError(f"{data_dir}: schema tasks {names} differ from configured tasks {[t.name for t in tasks]}")
+    tasks = align_tasks(tasks, schema, str(data_dir))  # the order prepare wrote (task_order option)
+    names = [t.name for t in tasks]
     device = select_device(training)
     configure_determinism(training, device)
     seed_everything(seed)

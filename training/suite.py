@@ -32,7 +32,15 @@ def check_suite(config: dict[str, Any]) -> None:
         task_settings(dataset, config.get("dataset_options", {}).get(dataset))
         training_config(config, dataset)
     for model in config["models"]:
-        resolved_hparams(model, config.get("model_options", {}).get(model))
+        for dataset in config["datasets"]:
+            model_hparams(config, dataset, model)
+
+
+def model_hparams(config: dict[str, Any], dataset: str, model: str) -> dict[str, Any]:
+    """``model_options.<model>`` overridden by ``dataset_options.<dataset>.model``, defaults filled in."""
+    merged = {**config.get("model_options", {}).get(model, {}),
+              **config.get("dataset_options", {}).get(dataset, {}).get("model", {})}
+    return resolved_hparams(model, merged)
 
 
 def training_config(config: dict[str, Any], dataset: str) -> TrainingConfig:
@@ -49,7 +57,7 @@ def resolve_run(config: dict[str, Any], dataset: str, model: str, seed: int) -> 
         "prepare": get_dataset(dataset, entry).options_dict(),
         "tasks": [asdict(t) for t in task_settings(dataset, entry)],
         "model": model,
-        "model_options": resolved_hparams(model, config.get("model_options", {}).get(model)),
+        "model_options": model_hparams(config, dataset, model),
         "training": asdict(training_config(config, dataset)),
         "seed": seed,
     }

@@ -13,6 +13,8 @@ rule aggregate:
         datasets=DATASETS,
         models=MODELS,
         seeds=SEEDS,
+    conda:
+        "../../environment.yml"
     log:
         "logs/aggregate.log",
     script:

@@ -13,6 +13,9 @@ checkpoint fetch:
         ),
         entry=lambda w: config["dataset_options"].get(w.dataset, {}),
         strict=config["strict"],
+        verify_checksums=config["verify_checksums"],
+    conda:
+        "../../environment.yml"
     log:
         "logs/fetch/{dataset}.log",
     script:
@@ -27,6 +30,8 @@ rule prepare:
         directory("resources/processed/{dataset}"),
     params:
         prepare=lambda w: get_dataset(w.dataset, config["dataset_options"].get(w.dataset)).options_dict(),
+    conda:
+        "../../environment.yml"
     log:
         "logs/prepare/{dataset}.log",
     script:

@@ -13,6 +13,8 @@ rule train:
     params:
         run=lambda w: resolve_run(config, w.dataset, w.model, int(w.seed)),
     threads: config["resources"].get("train_threads", 1)
+    conda:
+        "../../environment.yml"
     log:
         "logs/train/{dataset}/{model}/seed{seed}.log",
     benchmark:
