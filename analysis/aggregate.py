@@ -11,6 +11,30 @@ from core.io import read_json, write_text
 LONG_COLUMNS = ["dataset", "model", "seed", "task", "split", "metric", "value"]
 
 
+class StaleRunError(RuntimeError):
+    """Runs were made with another config or other data than the current ones."""
+
+
+def check_fresh(metrics_files: Iterable[str | Path], expected_hashes: dict[str, str],
+                data_sources: dict[str, dict[str, str]]) -> None:
+    """Refuse runs whose resolved-config hash or data checksums differ from the current ones.
+
+    ``expected_hashes`` maps ``<dataset>/<model>/seed<N>`` to the hash of the current resolved run
+    config; ``data_sources`` maps a dataset to the source checksums of its current processed data.
+    """
+    stale = []
+    for path in map(Path, metrics_files):
+        meta = read_json(path.with_name("meta.json"))
+        key = f"{meta['dataset']}/{meta['model']}/seed{meta['seed']}"
+        if meta["config_hash"] != expected_hashes.get(key):
+            stale.append(f"{path.parent}: config hash {meta['config_hash']}, current {expected_hashes.get(key)}")
+        elif meta["data_checksums"] != data_sources.get(meta["dataset"]):
+            stale.append(f"{path.parent}: trained on other data than resources/processed/{meta['dataset']}")
+    if stale:
+        raise StaleRunError("refusing to mix stale runs into the tables (delete them or rerun them):\n  "
+                            + "\n  ".join(stale))
+
+
 def collect(metrics_files: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Long metrics table and one row of run metadata per run (from each run's meta.json)."""
     rows, runs = [], []
@@ -63,7 +87,12 @@ def missing_datasets(status_files: Iterable[str | Path]) -> list[dict]:
     return out
 
 
-def aggregate(metrics: Iterable[str], status: Iterable[str], long_csv: str, summary_md: str) -> None:
+def aggregate(metrics: Iterable[str], status: Iterable[str], long_csv: str, summary_md: str,
+              expected_hashes: dict[str, str], processed: Iterable[str]) -> None:
+    metrics = list(metrics)
+    schemas = [read_json(Path(d) / "schema.json") for d in processed]
+    sources = {schema["name"]: schema["sources"] for schema in schemas}
+    check_fresh(metrics, expected_hashes, sources)
     long, runs = collect(metrics)
     write_text(long_csv, long.to_csv(index=False, float_format="%.10g"))
     write_text(summary_md, summary_markdown(long, runs, missing_datasets(status)))

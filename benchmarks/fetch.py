@@ -23,6 +23,7 @@ from .base import Benchmark, RawFormatError, Source
 
 MIRROR_ENV = "RESFLOW_DATA_MIRROR"
 CHUNK = 1 << 20
+NET_CHUNK = 1 << 16  # small network chunks: an interrupted download keeps what it received
 
 
 class SourceUnavailable(RuntimeError):
@@ -137,7 +138,7 @@ def _download(url: str, part: Path, timeout: float) -> None:
             total=total or None, initial=have if resumed else 0, unit="B", unit_scale=True,
             desc=part.name.removesuffix(".part"), mininterval=1.0,
         ) as bar:
-            for chunk in response.iter_content(CHUNK):
+            for chunk in response.iter_content(NET_CHUNK):
                 fh.write(chunk)
                 bar.update(len(chunk))
 

@@ -6,13 +6,18 @@ rule aggregate:
         metrics=lambda w: run_files("metrics.json"),
         meta=lambda w: run_files("meta.json"),
         status=expand("resources/raw/{dataset}/fetch.json", dataset=DATASETS),
+        processed=lambda w: expand("resources/processed/{dataset}", dataset=available_datasets()),
     output:
         long="results/tables/metrics_long.csv",
         summary="results/tables/summary.md",
     params:
-        datasets=DATASETS,
-        models=MODELS,
-        seeds=SEEDS,
+        # the current resolved-config hash of every run: stale runs are refused, not mixed in
+        expected_hashes=lambda w: {
+            f"{d}/{m}/seed{s}": run_hash(config, d, m, s)
+            for d in available_datasets()
+            for m in MODELS
+            for s in SEEDS
+        },
     conda:
         "../../environment.yml"
     log:

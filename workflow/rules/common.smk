@@ -3,7 +3,7 @@ import json
 
 from benchmarks.fetch import mirror_from_env
 from core.config import ConfigError
-from training.suite import check_suite, resolve_run
+from training.suite import check_suite, resolve_run, run_hash
 
 config["seeds"] = [int(s) for s in config["seeds"]]
 try:

@@ -8,4 +8,6 @@ with log_to(snakemake.log[0]):
         status=snakemake.input.status,
         long_csv=snakemake.output.long,
         summary_md=snakemake.output.summary,
+        expected_hashes=snakemake.params.expected_hashes,
+        processed=snakemake.input.processed,
     )
