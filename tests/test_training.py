@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from benchmarks.base import get_dataset
 from conftest import census_rows, write_census
@@ -97,3 +98,12 @@ def test_nan_loss_stops_at_once_naming_step_and_task_and_writes_no_metrics(data_
     with pytest.raises(loop.NonFiniteLoss, match=r"task 'income' at epoch 1, batch 0"):
         _train(broken, tmp_path / "run")
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("grad_clip, clipped", [(None, False), (1.0, True)])
+def test_gradients_are_clipped_only_when_config_says_so(data_dir, tmp_path, monkeypatch, grad_clip, clipped):
+    calls = []
+    real = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda params, max_norm: calls.append(max_norm) or real(params, max_norm))
+    _train(data_dir, tmp_path, epochs=1, grad_clip=grad_clip)
+    assert bool(calls) == clipped and all(c == grad_clip for c in calls)
