@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from analysis.ranking import RankingConfig
 from benchmarks.base import dataset_names, get_dataset, task_settings
 from core.config import ConfigError, config_hash, from_dict
 from models import model_names, resolved_hparams
@@ -31,6 +32,7 @@ def check_suite(config: dict[str, Any]) -> None:
         get_dataset(dataset, config.get("dataset_options", {}).get(dataset))
         task_settings(dataset, config.get("dataset_options", {}).get(dataset))
         training_config(config, dataset)
+    from_dict(RankingConfig, config.get("ranking"), where="ranking")
     for model in config["models"]:
         for dataset in config["datasets"]:
             model_hparams(config, dataset, model)
@@ -55,7 +57,8 @@ def resolve_run(config: dict[str, Any], dataset: str, model: str, seed: int) -> 
     return {
         "dataset": dataset,
         "prepare": get_dataset(dataset, entry).options_dict(),
-        "tasks": [asdict(t) for t in task_settings(dataset, entry)],
+        # gains only matter to the ranking evaluation, not to training
+        "tasks": [{k: v for k, v in asdict(t).items() if k != "gain"} for t in task_settings(dataset, entry)],
         "model": model,
         "model_options": model_hparams(config, dataset, model),
         "training": asdict(training_config(config, dataset)),

@@ -10,4 +10,6 @@ with log_to(snakemake.log[0]):
         summary_md=snakemake.output.summary,
         expected_hashes=snakemake.params.expected_hashes,
         processed=snakemake.input.processed,
+        ranking=snakemake.input.ranking,
+        fusion_md=snakemake.output.fusion,
     )
