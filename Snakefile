@@ -17,10 +17,15 @@ validate(config, "config/config.schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/report.smk"
+include: "workflow/rules/efficiency.smk"
 
 
 rule all:
     input:
         rules.aggregate.output,
+        rules.report_publish.output,
+        EFFICIENCY_OUTPUTS,
     default_target: True

@@ -8,6 +8,8 @@ import pandas as pd
 
 from core.io import read_json, write_text
 
+from .ranking import fusion_markdown, fusion_weights, ranking_long
+
 LONG_COLUMNS = ["dataset", "model", "seed", "task", "split", "metric", "value"]
 
 
@@ -51,8 +53,12 @@ def collect(metrics_files: Iterable[str | Path]) -> tuple[pd.DataFrame, pd.DataF
     return long, pd.DataFrame(runs)
 
 
-def summary_markdown(long: pd.DataFrame, runs: pd.DataFrame, missing: list[dict], metric: str = "auc") -> str:
-    """Mean ± std over seeds of the test ``metric`` per dataset x task x model, with parameter counts."""
+def summary_markdown(long: pd.DataFrame, runs: pd.DataFrame, missing: list[dict], metric: str = "auc",
+                     oracles: dict[str, dict] | None = None, not_applicable: list[dict] | None = None) -> str:
+    """Mean ± std over seeds of the test ``metric`` per dataset x task x model, with parameter counts.
+
+    ``oracles`` maps a dataset to its schema's ``oracle`` entry (synthetic data with known true
+    probabilities); its test values are shown as an extra "oracle" row."""
     lines = ["# Summary", ""]
     test = long[(long.split == "test") & (long.metric == metric)]
     for dataset, frame in test.groupby("dataset", sort=True):
@@ -65,6 +71,14 @@ def summary_markdown(long: pd.DataFrame, runs: pd.DataFrame, missing: list[dict]
                   "| model | " + " | ".join(table.columns) + " | parameters |",
                   "|---" * (len(table.columns) + 2) + "|"]
         lines += [f"| {m} | " + " | ".join(table.loc[m]) + f" | {params.get(m, 0):,} |" for m in table.index]
+        oracle = (oracles or {}).get(dataset, {}).get("test")
+        if oracle:
+            lines.append("| oracle (true probabilities) | "
+                         + " | ".join(f"{oracle[t][metric]:.4f}" for t in table.columns) + " | – |")
+        lines.append("")
+    if not_applicable:
+        lines += ["## Models that do not apply", "", "| dataset | model | reason |", "|---|---|---|"]
+        lines += [f"| {n['dataset']} | {n['model']} | {n['reason']} |" for n in not_applicable]
         lines.append("")
     if missing:
         lines += ["## Not run or unverified", "", "| dataset | reason | fix |", "|---|---|---|"]
@@ -88,11 +102,18 @@ def missing_datasets(status_files: Iterable[str | Path]) -> list[dict]:
 
 
 def aggregate(metrics: Iterable[str], status: Iterable[str], long_csv: str, summary_md: str,
-              expected_hashes: dict[str, str], processed: Iterable[str]) -> None:
+              expected_hashes: dict[str, str], processed: Iterable[str], ranking: Iterable[str], fusion_md: str,
+              not_applicable: list[dict]) -> None:
     metrics = list(metrics)
     schemas = [read_json(Path(d) / "schema.json") for d in processed]
     sources = {schema["name"]: schema["sources"] for schema in schemas}
     check_fresh(metrics, expected_hashes, sources)
     long, runs = collect(metrics)
+    ranking = list(ranking)
+    long = pd.concat([long, ranking_long(ranking)], ignore_index=True).sort_values(
+        LONG_COLUMNS[:-1], kind="stable", ignore_index=True)
+    write_text(fusion_md, fusion_markdown(long, fusion_weights(ranking)))
     write_text(long_csv, long.to_csv(index=False, float_format="%.10g"))
-    write_text(summary_md, summary_markdown(long, runs, missing_datasets(status)))
+    oracles = {schema["name"]: schema["oracle"] for schema in schemas if "oracle" in schema}
+    write_text(summary_md, summary_markdown(long, runs, missing_datasets(status), oracles=oracles,
+                                                  not_applicable=not_applicable))

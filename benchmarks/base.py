@@ -47,11 +47,15 @@ class Source:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A binary task in funnel order with its default loss settings (overridable in config)."""
+    """A binary task in funnel order with its default settings (overridable in config).
+
+    ``gain`` is the task's value v_k in the ranking gain sum_k v_k * y_k (Weighted Recall@K).
+    """
 
     name: str
     pos_weight: float = 1.0
     loss_weight: float = 1.0
+    gain: float = 1.0
 
 
 @dataclass

@@ -39,6 +39,8 @@ def write_processed(out_dir: str | os.PathLike, splits: dict[str, dict[str, np.n
     schema = {
         **schema,
         "rows": {s: int(len(splits[s]["labels"])) for s in SPLITS},
+        # a funnel: every positive of task k is a positive of task k-1 (in every split)
+        "funnel": bool(all((np.diff(splits[s]["labels"], axis=1) <= 0).all() for s in SPLITS)),
         "positive_rates": {
             s: {t["name"]: float(splits[s]["labels"][:, i].mean()) if len(splits[s]["labels"]) else float("nan")
                 for i, t in enumerate(schema["tasks"])}

@@ -58,5 +58,14 @@ def build_model(name: str, schema: dict[str, Any], hparams: dict[str, Any] | Non
     return model
 
 
+def incompatibility(name: str, schema: dict[str, Any], hparams: dict[str, Any] | None = None) -> str | None:
+    """Why model ``name`` cannot be built for this dataset schema (e.g. it needs funnel tasks), or None."""
+    try:
+        build_model(name, schema, hparams)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def resolved_hparams(name: str, hparams: dict[str, Any] | None = None) -> dict[str, Any]:
     return dataclasses.asdict(model_config(name, hparams))

@@ -18,11 +18,13 @@ checkpoint fetch:
         "../../environment.yml"
     log:
         "logs/fetch/{dataset}.log",
+    benchmark:
+        "results/benchmarks/fetch/{dataset}.tsv"
     script:
         "../scripts/fetch.py"
 
 
-rule prepare:
+checkpoint prepare:
     input:
         # ancient: a re-fetch that verified the same files does not redo everything downstream
         ancient("resources/raw/{dataset}/fetch.json"),
@@ -34,5 +36,7 @@ rule prepare:
         "../../environment.yml"
     log:
         "logs/prepare/{dataset}.log",
+    benchmark:
+        "results/benchmarks/prepare/{dataset}.tsv"
     script:
         "../scripts/prepare.py"

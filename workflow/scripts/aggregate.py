@@ -12,4 +12,5 @@ with log_to(snakemake.log[0]):
         processed=snakemake.input.processed,
         ranking=snakemake.input.ranking,
         fusion_md=snakemake.output.fusion,
+        not_applicable=snakemake.params.not_applicable,
     )
