@@ -6,8 +6,6 @@ registry imports every module of the package, so a new file is picked up with no
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -15,6 +13,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from core.config import from_dict
+from core.registry import import_all
 from core.io import file_digest
 
 
@@ -168,10 +167,7 @@ def register_dataset(cls: type[Benchmark]) -> type[Benchmark]:
 
 
 def _discover() -> None:
-    package = importlib.import_module(__package__)
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in _NOT_DATASETS and not info.name.startswith("_"):
-            importlib.import_module(f"{__package__}.{info.name}")
+    import_all(__package__, _NOT_DATASETS)
 
 
 def dataset_names() -> list[str]:

@@ -6,13 +6,12 @@ up with no edit elsewhere.
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import pkgutil
 from typing import Any, Callable
 
 from torch import nn
 
 from core.config import from_dict
+from core.registry import import_all
 
 from .layers import init_weights
 
@@ -31,10 +30,7 @@ def register_model(name: str, config_cls: type) -> Callable[[type[nn.Module]], t
 
 
 def _discover() -> None:
-    package = importlib.import_module(__package__)
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in _NOT_MODELS and not info.name.startswith("_"):
-            importlib.import_module(f"{__package__}.{info.name}")
+    import_all(__package__, _NOT_MODELS)
 
 
 def model_names() -> list[str]:
