@@ -8,11 +8,12 @@ Inputs are :func:`analysis.stats.cell_summary` and
 * :func:`results_table` -- display table, rows = models, columns = tasks plus
   ``Δ% vs <baseline>`` columns. Cells use Markdown bold (``**x**``) for the
   best mean of a column; :func:`to_markdown` keeps it, :func:`to_latex`
-  turns it into ``\\textbf{x}``.
+  turns it into ``\\textbf{x}`` and :func:`to_html` into ``<b>x</b>``.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 
@@ -28,6 +29,7 @@ __all__ = [
     "results_long",
     "results_table",
     "significance_footnote",
+    "to_html",
     "to_latex",
     "to_markdown",
 ]
@@ -180,4 +182,22 @@ def to_latex(table: pd.DataFrame, footnote: str) -> str:
     for label, row in table.iterrows():
         lines.append(" & ".join([_escape(label, _TEX), *(_latex_cell(v) for v in row)]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", "", rf"{{\footnotesize {_escape(footnote, _TEX)}}}"]
+    return "\n".join(lines) + "\n"
+
+
+def _html_cell(value: object) -> str:
+    match = _BOLD.match(str(value))
+    if match is None:
+        return html.escape(str(value))
+    return f"<b>{html.escape(match[1])}</b>{html.escape(match[2])}"
+
+
+def to_html(table: pd.DataFrame, footnote: str) -> str:
+    """HTML ``<table>`` (text escaped, bold cells in ``<b>``) followed by the footnote."""
+    header = [table.index.name or "", *table.columns]
+    lines = ["<table>", "<tr>" + "".join(f"<th>{html.escape(str(h))}</th>" for h in header) + "</tr>"]
+    for label, row in table.iterrows():
+        cells = "".join(f"<td>{_html_cell(v)}</td>" for v in row)
+        lines.append(f"<tr><th>{html.escape(str(label))}</th>{cells}</tr>")
+    lines += ["</table>", f"<p><small>{html.escape(footnote)}</small></p>"]
     return "\n".join(lines) + "\n"
