@@ -1,10 +1,12 @@
 """Seeds, devices and the record of the software a run used."""
 from __future__ import annotations
 
+import fcntl
 import os
 import platform
 import random
 import subprocess
+import tempfile
 from importlib import metadata
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import torch
 from .config import TrainingConfig
 
 RECORDED_PACKAGES = ("torch", "numpy", "pandas", "scipy", "scikit-learn", "snakemake")
+_HELD_DEVICE_LOCKS = []  # open lock files of claimed CUDA devices, released when the process exits
 
 
 def seed_everything(seed: int) -> None:
@@ -27,6 +30,30 @@ def select_device(cfg: TrainingConfig) -> torch.device:
         raise RuntimeError("training.device is 'cuda' but no CUDA device is available")
     use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
     return torch.device("cuda" if use_cuda else "cpu")
+
+
+def claim_cuda_device(lock_dir: str | None = None) -> int | None:
+    """Make a free CUDA device current when this process sees several; return its index.
+
+    Local runs start at most one training job per device (workflow/profiles/local); each job takes
+    the first device whose lock file (``<tmp>/resflow-cuda-<uuid>.lock``, fcntl) it can hold. A job
+    that sees one device (a SLURM job with --gpus=1) or none keeps it as is and returns None.
+    """
+    if not torch.cuda.is_available() or torch.cuda.device_count() < 2:
+        return None
+    for index in range(torch.cuda.device_count()):
+        uuid = torch.cuda.get_device_properties(index).uuid
+        lock = open(os.path.join(lock_dir or tempfile.gettempdir(), f"resflow-cuda-{uuid}.lock"), "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            continue
+        _HELD_DEVICE_LOCKS.append(lock)
+        torch.cuda.set_device(index)
+        return index
+    raise RuntimeError("every CUDA device is held by another training job: run at most one per device "
+                       "(snakemake --profile workflow/profiles/local)")
 
 
 def configure_determinism(cfg: TrainingConfig, device: torch.device) -> None:
