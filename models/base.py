@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -52,7 +53,7 @@ def _closest(count: Callable[[Any], int], lo: Any, hi: Any, target: int) -> Any:
     """The argument in [lo, hi] whose count is closest to ``target`` (``count`` non-decreasing);
     integers when ``lo`` and ``hi`` are."""
     integer = isinstance(lo, int)
-    for _ in range(60):
+    for _ in range(30):
         if integer and hi - lo <= 1:
             break
         mid = (lo + hi) // 2 if integer else (lo + hi) / 2
@@ -80,6 +81,7 @@ def fit_param_budget(model_cls: type, schema: dict[str, Any], cfg: ModelConfig) 
             budget = sum(p.numel() for p in build_model(budget, schema, shared).parameters())
     free = dataclasses.replace(cfg, param_budget=None)
 
+    @functools.lru_cache(maxsize=None)
     def count(factor: float, last: int | None = None) -> int:
         return _count(model_cls, schema, dataclasses.replace(free, **_scaled_widths(cfg, factor, last)))
 

@@ -42,15 +42,12 @@ def require_chain(model: MultiTaskModel) -> None:
 
 
 def require_funnel(model: MultiTaskModel, schema: dict) -> None:
-    """p_k <= p_{k-1} holds by construction, so a task more frequent in train than the one
-    before it cannot be a sub-event of it (e.g. Census-Income: marital after income)."""
-    rates = schema.get("positive_rates", {}).get("train", {})
-    for earlier, later in zip(model.tasks[:-1], model.tasks[1:]):
-        if earlier in rates and later in rates and rates[later] > rates[earlier]:
-            raise ValueError(
-                f"{model.registry_name} needs funnel tasks (each positive of a task is a positive of the task "
-                f"before it), but task {later!r} has more train positives ({rates[later]:.2%}) than task "
-                f"{earlier!r} ({rates[earlier]:.2%}); {schema.get('name', 'this dataset')} is not a funnel")
+    """p_k <= p_{k-1} holds by construction, so every positive of task k must be a positive of
+    task k-1. The processed schema records this exactly (``funnel``)."""
+    if not schema.get("funnel", False):
+        raise ValueError(
+            f"{model.registry_name} needs funnel tasks (each positive of a task is a positive of the task "
+            f"before it); the tasks {model.tasks} of {schema.get('name', 'this dataset')} are not a funnel")
 
 
 @dataclass

@@ -58,6 +58,7 @@ def tabular_schema(n_tasks: int) -> dict:
         "dense": ["x", "y"],
         "tasks": [{"name": f"t{i}"} for i in range(n_tasks)],
         "group_key": None,
+        "funnel": True,  # tabular_batch callers draw funnel labels
     }
 
 
