@@ -58,7 +58,8 @@ class AliCCPOptions:
 class AliCCP(Benchmark):
     name = "ali_ccp"
     Options = AliCCPOptions
-    tasks = (TaskSpec("click", pos_weight=100.0, loss_weight=2.0), TaskSpec("ctcvr", pos_weight=500.0, loss_weight=1.0))
+    tasks = (TaskSpec("click", pos_weight=100.0, loss_weight=2.0),
+             TaskSpec("ctcvr", pos_weight=500.0, loss_weight=1.0, gain=5.0))  # gain: RESFLOW_SPEC's WR@K example
     description = "Ali-CCP, click and CTCVR (AITM-processed ctr_cvr.train/.test)"
 
     def sources(self) -> list[Source]:

@@ -57,18 +57,18 @@ class AliExpress(Benchmark):
     """One country of AE (subclasses set ``name`` and ``country``)."""
 
     Options = AliExpressOptions
-    tasks = (TaskSpec("click"), TaskSpec("ctcvr"))
+    tasks = (TaskSpec("click"), TaskSpec("ctcvr", gain=5.0))  # gain: RESFLOW_SPEC's WR@K example (v_purchase = 5)
     country: ClassVar[str]
 
     def sources(self) -> list[Source]:
         folder = f"AliExpress_{self.country}"
-        manual = (
-            f"download the folder {folder} (train.csv, test.csv) of MTReclib's processed AliExpress data from "
-            f"{MTRECLIB_DRIVE}, built from Tianchi dataset 74690 (https://tianchi.aliyun.com/dataset/74690, "
-            f"login required; no checksums are published); or put it in a mirror as "
-            f"$RESFLOW_DATA_MIRROR/aliexpress/{folder}/<file>"
-        )
-        return [Source(f, mirror_paths=(f"aliexpress/{folder}/{f}",), manual=manual) for f in ("train.csv", "test.csv")]
+        return [
+            Source(f, mirror_paths=(f"aliexpress/{folder}/{f}",), manual=(
+                f"download {folder}/{f} of MTReclib's processed AliExpress data ({MTRECLIB_DRIVE}), built from "
+                f"Tianchi dataset 74690 (https://tianchi.aliyun.com/dataset/74690, login required; no checksums are "
+                f"published), or keep it in a mirror as $RESFLOW_DATA_MIRROR/aliexpress/{folder}/{f}"))
+            for f in ("train.csv", "test.csv")
+        ]
 
     def prepare(self, raw_dir: Path, out_dir: Path) -> None:
         opt = self.options
