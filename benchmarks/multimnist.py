@@ -32,6 +32,8 @@ from typing import Literal
 
 import numpy as np
 
+from core.config import ConfigError
+
 from .base import Benchmark, RawFormatError, Source, TaskOrderOptions, TaskSpec, register_dataset
 from .tabular import seeded_split
 
@@ -81,6 +83,18 @@ class MultiMNIST(Benchmark):
     tasks = tuple(TaskSpec(f"digit_{d}") for d in range(N_CLASSES))
     description = "MultiMNIST built from MNIST: two overlapping digits, 10 digit-presence tasks"
 
+    def __init__(self, options: dict | None = None) -> None:
+        super().__init__(options)
+        opt, where = self.options, f"dataset_options.{self.name}.prepare"
+        if opt.max_shift < 0:
+            raise ConfigError(f"{where}.max_shift: must be >= 0")
+        if min(opt.n_train, opt.n_val, opt.n_test) < 1:
+            raise ConfigError(f"{where}: n_train, n_val and n_test must be >= 1")
+        if not 0 < opt.val_fraction < 1:
+            raise ConfigError(f"{where}.val_fraction: must lie in (0, 1)")
+        if len(opt.pool_fractions) != 3 or min(opt.pool_fractions) <= 0:
+            raise ConfigError(f"{where}.pool_fractions: need 3 positive fractions")
+
     def sources(self) -> list[Source]:
         names = [n for n in FILES if self.options.source == "official" or n.startswith("t10k")]
         return [
@@ -91,21 +105,13 @@ class MultiMNIST(Benchmark):
 
     def prepare(self, raw_dir: Path, out_dir: Path) -> None:
         opt = self.options
-        if opt.max_shift < 0:
-            raise ValueError("dataset_options.multimnist.prepare.max_shift: must be >= 0")
-        if min(opt.n_train, opt.n_val, opt.n_test) < 1:
-            raise ValueError("dataset_options.multimnist.prepare: n_train, n_val and n_test must be >= 1")
         test_x, test_y = read_mnist(raw_dir, "t10k")
         if opt.source == "official":
-            if not 0 < opt.val_fraction < 1:
-                raise ValueError("dataset_options.multimnist.prepare.val_fraction: must lie in (0, 1)")
             train_x, train_y = read_mnist(raw_dir, "train")
             train_idx, val_idx = seeded_split(len(train_y), (1 - opt.val_fraction, opt.val_fraction), opt.seed)
             pools = {"train": (train_x[train_idx], train_y[train_idx]), "val": (train_x[val_idx], train_y[val_idx]),
                      "test": (test_x, test_y)}
         else:
-            if len(opt.pool_fractions) != 3 or min(opt.pool_fractions) <= 0:
-                raise ValueError("dataset_options.multimnist.prepare.pool_fractions: need 3 positive fractions")
             parts = seeded_split(len(test_y), tuple(opt.pool_fractions), opt.seed)
             pools = {s: (test_x[i], test_y[i]) for s, i in zip(("train", "val", "test"), parts)}
         sizes = {"train": opt.n_train, "val": opt.n_val, "test": opt.n_test}
