@@ -503,6 +503,7 @@ def write_published_report(
     commit: str,
     meta_files: Iterable[str | Path],
     status_files: Iterable[str | Path],
+    fusion_md: str | Path | None = None,
     root: str | Path = "results",
 ) -> Path:
     """Copy ``files`` (tables and figures under ``root``; HTML tables are for the Snakemake report
@@ -583,6 +584,10 @@ def write_published_report(
         lines.append("Numbers: [improvement.csv](tables/improvement.csv).\n")
     else:
         lines.append(f"No improvement heat map: no dataset has runs of {reference} and another model.\n")
+    fusion = Path(fusion_md).read_text() if fusion_md else ""
+    if "## " in fusion:  # the fusion table has at least one dataset with a group key
+        lines += ["## Ranking: additive vs multiplicative score fusion", "",
+                  fusion.split("\n", 1)[1].replace("\n## ", "\n### ")]
     readme = out_dir / "README.md"
     write_text(readme, "\n".join(lines))
     return readme

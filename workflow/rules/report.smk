@@ -105,6 +105,7 @@ rule report_publish:
             dataset=available_datasets(),
         ),
         across=rules.report_across.output,
+        fusion=rules.aggregate.output.fusion,
         meta=lambda w: run_files("meta.json"),
         status=expand("resources/raw/{dataset}/fetch.json", dataset=DATASETS),
     output:

@@ -15,4 +15,5 @@ with log_to(snakemake.log[0]):
         commit=git_commit(),
         meta_files=snakemake.input.meta,
         status_files=snakemake.input.status,
+        fusion_md=snakemake.input.fusion,
     )
