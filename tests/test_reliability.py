@@ -119,7 +119,7 @@ from pathlib import Path
 from training.loop import train_run
 from training.suite import resolve_run
 suite = {"datasets": ["census_income"], "models": ["resflow"], "seeds": [3],
-         "training": {"epochs": 4, "batch_size": 16, "patience": 10},
+         "training": {"epochs": 4, "batch_size": 32, "patience": 10},
          "dataset_options": {"census_income": {"prepare": {"protocol": "test_split"}, "model": {"embedding_dim": 4}}}}
 train_run(Path(sys.argv[1]), Path(sys.argv[2]), resolve_run(suite, "census_income", "resflow", 3))
 """
@@ -130,7 +130,7 @@ def _train_process(data, run):
 
 
 def test_sigkill_mid_epoch_then_rerun_is_bit_identical(tmp_path):
-    write_census(tmp_path / "raw" / "census-income.test.gz", census_rows(3000))
+    write_census(tmp_path / "raw" / "census-income.test.gz", census_rows(2000))
     get_dataset("census_income", {"prepare": {"protocol": "test_split"}}).prepare(tmp_path / "raw", tmp_path / "data")
     assert _train_process(tmp_path / "data", tmp_path / "full").wait(300) == 0
     proc = _train_process(tmp_path / "data", tmp_path / "killed")

@@ -14,5 +14,7 @@ rule rank:
         "../../environment.yml"
     log:
         "logs/rank/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/rank/{dataset}/{model}/seed{seed}.tsv"
     script:
         "../scripts/rank.py"
