@@ -19,12 +19,17 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/aggregate.smk"
-include: "workflow/rules/report.smk"
 include: "workflow/rules/efficiency.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
     input:
+        # the fetch and prepare checkpoints first: until they ran, Snakemake takes a job whose
+        # inputs wait on a checkpoint and whose outputs exist as done, so without these a new
+        # dataset over an existing results folder would leave the tables of the old grid
+        expand("resources/raw/{dataset}/fetch.json", dataset=DATASETS),
+        lambda w: expand("resources/processed/{dataset}", dataset=available_datasets()),
         rules.aggregate.output,
         rules.report_publish.output,
         EFFICIENCY_OUTPUTS,

@@ -8,7 +8,7 @@ CUDA) and warm-up calls that are not timed. Per dataset and model (``measure_dat
 - ``train_rows_per_s``: whole epochs (at least ``min_steps`` steps) on the real data path
   (``training.data.SplitTensors`` over the first ``train_rows`` rows of the memory-mapped train
   split, the run's batch size and seeded order) with the training loop's step under the run's
-  deterministic-kernel setting: forward, weighted BCE + auxiliary loss (``training.loop._loss``),
+  deterministic-kernel setting: forward, weighted BCE + auxiliary loss (``training.loop.multitask_loss``),
   backward, gradient clipping when configured, Adam, ``loss.item()``.
 - ``train_peak_mib`` / ``inference_peak_mib``: on CPU the process's peak resident set during that
   model's training / one forward pass at the largest batch size. Free heap memory is first handed
@@ -55,6 +55,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import resource
 import shutil
 import subprocess
@@ -69,13 +70,15 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from analysis.figures import plot_auc_vs_latency, plot_not_drawn
 from benchmarks.base import TaskSpec, align_tasks, get_dataset
 from benchmarks.processed import load_schema, load_split
 from core.config import ConfigError, from_dict
+from core.io import write_text
 from models import build_model, model_names
 from training.config import TrainingConfig
 from training.data import FEATURES, SplitTensors
-from training.loop import _loss
+from training.loop import multitask_loss
 from training.runtime import configure_determinism, seed_everything, select_device
 
 COLUMNS = ["dataset", "model", "measurement", "batch_size", "value", "unit", "target", "passed", "note"]
@@ -94,6 +97,8 @@ LATENCY_TARGET_BATCHES = (512, 8192)
 #: fewest timed latency calls per model and batch size, whatever the time budget
 MIN_CALLS = 5
 SCALING_DATASET = "synthetic_funnel"
+#: the checkout this module belongs to (the scaling child processes import from it)
+REPO = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +208,7 @@ class Trainer:
         labels = labels.to(self.device, non_blocking=True)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             outputs = self.model(batch)
-        loss = _loss(self.model, outputs, labels, self.names, self.pos_weight, self.loss_weight, 0, 0)
+        loss = multitask_loss(self.model, outputs, labels, self.names, self.pos_weight, self.loss_weight, 0, 0)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.training.grad_clip is not None:
@@ -433,8 +438,10 @@ def run_scaling(run: dict[str, Any], cfg: EfficiencyConfig, work_dir: str | Path
 
 
 def _child(stage: str, spec: dict[str, Any]) -> dict[str, Any]:
+    # the child imports this checkout's packages, whatever the interpreter has installed
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([sys.executable, "-m", "analysis.efficiency", stage, json.dumps(spec)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"scaling {stage} failed ({spec.get('prepare') or spec['folder']}):\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -477,6 +484,98 @@ def auc_latency_frame(metrics_long: pd.DataFrame, efficiency: pd.DataFrame, batc
     lat = efficiency[(efficiency["measurement"] == "latency_median_ms") & (efficiency["batch_size"] == batch_size)]
     lat = lat[["dataset", "model", "value"]].rename(columns={"value": "latency_ms"})
     return auc.merge(lat, on=["dataset", "model"], how="inner")
+
+
+#: what each target measures, for the report
+TARGET_LABELS = {
+    "epoch_time_ratio_real_vs_in_memory": "1. epoch time, real data path / batches already in memory",
+    "throughput_ratio_vs_per_row_loader": "2. throughput, real data path / per-row Dataset + DataLoader",
+    "latency_ratio_vs_baseline": "3. inference latency, {model} / {baseline}",
+    "time_per_row_ratio_largest_vs_smallest": "4a. time per row, largest / smallest funnel",
+    "peak_rss_gib_at_largest": "4b. peak resident memory at the largest funnel (GiB)",
+}
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    def cell(value: object) -> str:
+        return str(value).replace("_", r"\_").replace("|", r"\|")
+
+    header = "| " + " | ".join(map(cell, frame.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    rows = ["| " + " | ".join(map(cell, row)) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *rows]) + "\n"
+
+
+def targets_frame(efficiency: pd.DataFrame, baseline: str = "single_task") -> pd.DataFrame:
+    """One row per target measurement of efficiency.csv: target, dataset, model, batch size,
+    measured value, limit and whether it holds ("held" / "MISSED"); target 2 carries the bound
+    (the most any data path could reach on that model) beside it."""
+    rows = efficiency[efficiency["target"].fillna("").astype(str) != ""]
+    bound = efficiency[efficiency["measurement"] == "throughput_ratio_bound_vs_per_row_loader"]
+    bound = bound.set_index(["dataset", "model"])["value"]
+    out = []
+    for r in rows.itertuples():
+        label = TARGET_LABELS[r.measurement].format(model=r.model, baseline=baseline)
+        note = ""
+        if r.measurement == "throughput_ratio_vs_per_row_loader" and (r.dataset, r.model) in bound.index:
+            note = f"bound {bound[(r.dataset, r.model)]:.2f}"
+        out.append({"target": label, "dataset": r.dataset, "model": r.model,
+                    "batch": "" if pd.isna(r.batch_size) else int(r.batch_size), "measured": f"{r.value:.3f}",
+                    "limit": r.target, "holds": "held" if str(r.passed) == "True" else "MISSED", "note": note})
+    columns = ["target", "dataset", "model", "batch", "measured", "limit", "holds", "note"]
+    return pd.DataFrame(out, columns=columns).sort_values(["target", "dataset"], kind="stable", ignore_index=True)
+
+
+def latency_frame(efficiency: pd.DataFrame, batch_size: int = 512) -> pd.DataFrame:
+    """Per model: parameters, median latency (ms) at ``batch_size`` and its ratio to the latency
+    baseline, one column pair per dataset."""
+    cols = {}
+    for dataset, block in efficiency.groupby("dataset", sort=True):
+        at = block[block["batch_size"] == batch_size].pivot_table(index="model", columns="measurement",
+                                                                  values="value", aggfunc="first")
+        if "latency_median_ms" not in at:
+            continue
+        cols[f"{dataset} ms"] = at["latency_median_ms"].map("{:.3f}".format)
+        cols[f"{dataset} ratio"] = at["latency_ratio_vs_baseline"].map("{:.2f}".format)
+    return pd.DataFrame(cols).fillna("n/a").rename_axis("model").reset_index()
+
+
+def efficiency_markdown(efficiency: pd.DataFrame, scaling: pd.DataFrame, baseline: str = "single_task") -> str:
+    """The report's efficiency section: the targets with measured values (a missed target is shown,
+    never hidden), latency per model and dataset, and the scaling table."""
+    targets = targets_frame(efficiency, baseline)
+    missed = targets[targets["holds"] == "MISSED"]
+    held = sorted(set(targets["target"]) - set(missed["target"]))
+    lines = ["### Targets", "",
+             f"Held everywhere: {', '.join(held) or 'none'}. "
+             f"Missed somewhere: {', '.join(sorted(set(missed['target']))) or 'none'}.", "",
+             _md_table(targets),
+             "Target 2's bound is the per-row reference's epoch time over the same passes on batches already in "
+             "memory: the most any data path can reach on that model and machine (when the model's own "
+             "compute dominates the epoch, no loader can reach 3x).", "",
+             "### Inference latency at batch 512", "",
+             f"Median of timed forward passes; ratio = the model's latency over {baseline}'s.", "",
+             _md_table(latency_frame(efficiency)),
+             "### Scaling on the synthetic funnel", ""]
+    shown = scaling.assign(us_per_row=scaling["us_per_row"].map("{:.2f}".format),
+                           prepare_peak_rss_mib=scaling["prepare_peak_rss_mib"].map("{:.0f}".format),
+                           train_peak_rss_mib=scaling["train_peak_rss_mib"].map("{:.0f}".format))
+    lines.append(_md_table(shown[["rows", "model", "batch_size", "rows_trained", "us_per_row",
+                                  "prepare_peak_rss_mib", "train_peak_rss_mib"]]))
+    return "\n".join(lines)
+
+
+def write_efficiency_report(long_csv: str | Path, efficiency_csv: str | Path, scaling_csv: str | Path,
+                            md_path: str | Path, figure_stem: str | Path, reference: str | None = None,
+                            baseline: str = "single_task") -> None:
+    """``efficiency.md`` and the test-AUC-against-latency figure (the ``report_efficiency`` rule)."""
+    efficiency, scaling = pd.read_csv(efficiency_csv), pd.read_csv(scaling_csv)
+    write_text(md_path, efficiency_markdown(efficiency, scaling, baseline))
+    frame = auc_latency_frame(pd.read_csv(long_csv), efficiency)
+    if frame.empty:
+        plot_not_drawn("no (dataset, model) has both a test AUC and a measured latency", figure_stem)
+    else:
+        plot_auc_vs_latency(frame, figure_stem, reference=reference)
 
 
 # -- helpers ------------------------------------------------------------------------------------

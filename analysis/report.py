@@ -504,6 +504,7 @@ def write_published_report(
     meta_files: Iterable[str | Path],
     status_files: Iterable[str | Path],
     fusion_md: str | Path | None = None,
+    efficiency_md: str | Path | None = None,
     root: str | Path = "results",
 ) -> Path:
     """Copy ``files`` (tables and figures under ``root``; HTML tables are for the Snakemake report
@@ -588,6 +589,13 @@ def write_published_report(
     if "## " in fusion:  # the fusion table has at least one dataset with a group key
         lines += ["## Ranking: additive vs multiplicative score fusion", "",
                   fusion.split("\n", 1)[1].replace("\n## ", "\n### ")]
+    if efficiency_md:
+        lines += ["## Efficiency", "",
+                  "Measured on the machine that produced this report (`analysis/efficiency.py`): "
+                  "[efficiency.csv](tables/efficiency.csv), [scaling.csv](tables/scaling.csv).", "",
+                  Path(efficiency_md).read_text(),
+                  _figure_markdown("Mean test AUC over tasks and seeds against the median inference latency at "
+                                   f"batch 512; {reference} in red", "figures/auc_vs_latency.png")]
     readme = out_dir / "README.md"
     write_text(readme, "\n".join(lines))
     return readme

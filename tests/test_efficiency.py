@@ -144,6 +144,28 @@ def test_auc_latency_frame_and_figure(tmp_path):
     assert png.stat().st_size > 0 and pdf.stat().st_size > 0
 
 
+def test_report_section_shows_every_target_and_a_miss():
+    rows = [
+        eff._target_row("d", "resflow", "epoch_time_ratio_real_vs_in_memory", 1.02, 512, ""),
+        eff._target_row("d", "resflow", "throughput_ratio_vs_per_row_loader", 1.3, 512, ""),
+        {"dataset": "d", "model": "resflow", "measurement": "throughput_ratio_bound_vs_per_row_loader",
+         "batch_size": 512, "value": 1.35, "unit": "ratio"},
+        *({"dataset": "d", "model": m, "measurement": meas, "batch_size": 512, "value": v, "unit": ""}
+          for m, meas, v in [("resflow", "latency_median_ms", 2.2), ("single_task", "latency_median_ms", 2.0),
+                             ("resflow", "latency_ratio_vs_baseline", 1.1), ("single_task", "latency_ratio_vs_baseline", 1.0)]),
+    ]
+    targets = eff.targets_frame(pd.DataFrame(rows, columns=eff.COLUMNS)).set_index("target")
+    assert targets.loc["1. epoch time, real data path / batches already in memory", "holds"] == "held"
+    missed = targets.loc["2. throughput, real data path / per-row Dataset + DataLoader"]
+    assert missed["holds"] == "MISSED" and missed["measured"] == "1.300" and missed["note"] == "bound 1.35"
+    scaling = pd.DataFrame({"rows": [100, 1000], "model": "resflow", "batch_size": 512, "rows_trained": 80,
+                            "us_per_row": [3.0, 2.0], "prepare_peak_rss_mib": 600.0, "train_peak_rss_mib": 700.0})
+    text = eff.efficiency_markdown(pd.DataFrame(rows, columns=eff.COLUMNS), scaling)
+    assert "Missed somewhere: 2. throughput" in text
+    assert "| resflow | 2.200 | 1.10 |" in text and "| single\\_task | 2.000 | 1.00 |" in text
+    assert "| 1000 | resflow | 512 | 80 | 2.00 | 600 | 700 |" in text
+
+
 @pytest.mark.slow
 def test_efficiency_rules_end_to_end(tmp_path, census_mirror):
     from test_workflow import TINY, snakemake
@@ -166,3 +188,11 @@ def test_efficiency_rules_end_to_end(tmp_path, census_mirror):
                  "prepare/census_income.tsv"):
         assert (tmp_path / "results/benchmarks" / name).is_file()
     assert not any((tmp_path / "resources/efficiency").iterdir())  # the scaling data are removed
+    # enabled: the default target trains, reports and adds the efficiency section without re-measuring
+    enabled = {**config, "efficiency": {**config["efficiency"], "enabled": True}}
+    result = snakemake(tmp_path, enabled, "--rerun-triggers", "mtime", mirror=census_mirror)
+    assert "efficiency_models" not in result.stdout + result.stderr
+    readme = (tmp_path / "results/report/README.md").read_text()
+    assert "## Efficiency" in readme and "2. throughput, real data path" in readme
+    assert (tmp_path / "results/report/figures/auc_vs_latency.png").stat().st_size > 0
+    assert (tmp_path / "results/report/tables/efficiency.csv").is_file()

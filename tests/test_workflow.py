@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,8 @@ TINY = {
     "datasets": ["census_income"], "models": ["resflow", "single_task"], "seeds": [0, 1],
     "verify_checksums": False,  # the fixture is not the official file
     "training": {"epochs": 2, "batch_size": 128},
-    "dataset_options": {"census_income": {"model": {"embedding_dim": 4}}},
+    "dataset_options": {"census_income": {"model": {"embedding_dim": 4}},
+                        "synthetic_funnel": {"prepare": {"rows": 3000, "users": 100, "queries": 20, "items": 200}}},
 }
 
 
@@ -51,6 +53,22 @@ def test_pipeline_end_to_end_on_census_fixture(tmp_path, census_mirror):
     # nothing left to do: a second invocation is a no-op
     again = snakemake(tmp_path, TINY, "-n", mirror=census_mirror)
     assert "Nothing to be done" in again.stdout + again.stderr
+    # another grid over the same results folder: the tables follow the config of this
+    # invocation, never the grid of an earlier one (a smaller grid needs no retraining)
+    fewer = snakemake(tmp_path, TINY, "--config", "seeds=[1]", "models=[\"resflow\"]", mirror=census_mirror)
+    assert "train" not in _jobs_run(fewer)
+    long = pd.read_csv(tmp_path / "results/tables/metrics_long.csv")
+    assert set(long.model) == {"resflow"} and set(long.seed) == {1}
+    other = snakemake(tmp_path, TINY, "--config", "datasets=[\"synthetic_funnel\"]", "seeds=[0]", mirror=census_mirror)
+    assert {"aggregate", "report_publish"} <= _jobs_run(other)
+    long = pd.read_csv(tmp_path / "results/tables/metrics_long.csv")
+    assert set(long.dataset) == {"synthetic_funnel"}
+    assert "synthetic_funnel" in (tmp_path / "results/report/README.md").read_text()
+
+
+def _jobs_run(result) -> set[str]:
+    """Rule names of the jobs a snakemake invocation ran (from its log)."""
+    return set(re.findall(r"^(?:local)?rule (\w+):", result.stdout + result.stderr, flags=re.M))
 
 
 @pytest.mark.slow

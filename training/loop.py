@@ -75,7 +75,7 @@ def train_run(data_dir: Path, run_dir: Path, run: dict[str, Any]) -> dict:
         for step, (batch, labels) in enumerate(data["train"].train_batches(training.batch_size, seed, epoch)):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 outputs = model(batch)
-            loss = _loss(model, outputs, labels, names, pos_weight, loss_weight, epoch, step)
+            loss = multitask_loss(model, outputs, labels, names, pos_weight, loss_weight, epoch, step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if training.grad_clip is not None:
@@ -121,7 +121,11 @@ def train_run(data_dir: Path, run_dir: Path, run: dict[str, Any]) -> dict:
     return metrics
 
 
-def _loss(model, outputs, labels, names, pos_weight, loss_weight, epoch, step) -> torch.Tensor:
+def multitask_loss(model, outputs, labels, names, pos_weight, loss_weight, epoch, step) -> torch.Tensor:
+    """The training objective: sum over tasks of loss_weight x BCE-with-logits (task pos_weight),
+    plus the model's auxiliary loss (AITM's calibrator, ESCM2's regulariser). A non-finite value
+    raises :class:`NonFiniteLoss` naming the task, ``epoch`` and batch ``step``. Shared by the
+    training loop and the efficiency benchmark, so both time the same step."""
     logits = torch.stack([outputs[t] for t in names], dim=1).float()
     per_task = F.binary_cross_entropy_with_logits(logits, labels, pos_weight=pos_weight, reduction="none").mean(0)
     bad = ~torch.isfinite(per_task)

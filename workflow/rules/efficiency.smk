@@ -1,6 +1,7 @@
 # Efficiency benchmark (analysis/efficiency.py): parameters, training throughput, inference latency
 # and peak memory of every model on every available dataset, the issue-8 targets, and scaling on
-# the synthetic funnel. Both jobs reserve every core so no other job disturbs the timings; torch
+# the synthetic funnel; report_efficiency turns them into results/tables/efficiency.md and the
+# test-AUC-against-latency figure. The two measuring jobs reserve every core so no other job disturbs the timings; torch
 # uses efficiency.threads of them.
 #   RESFLOW_DATA_MIRROR=../shared/data snakemake --cores 2 --configfile config/mirror.yaml efficiency
 from analysis.efficiency import SCALING_DATASET, efficiency_config
@@ -60,3 +61,31 @@ rule efficiency:
     input:
         rules.efficiency_models.output,
         rules.efficiency_scaling.output,
+
+
+rule report_efficiency:
+    input:
+        long=rules.aggregate.output.long,
+        efficiency=rules.efficiency_models.output[0],
+        scaling=rules.efficiency_scaling.output[0],
+    output:
+        md="results/tables/efficiency.md",
+        figure=report(
+            "results/figures/auc_vs_latency.png",
+            caption="../report/auc_vs_latency.rst",
+            category="Efficiency",
+        ),
+        figure_pdf="results/figures/auc_vs_latency.pdf",
+    params:
+        reference=config["reference_model"],
+        baseline=EFFICIENCY.latency_baseline,
+    conda:
+        "../../environment.yml"
+    log:
+        "logs/report/efficiency.log",
+    script:
+        "../scripts/report_efficiency.py"
+
+
+# what the published report shows of the benchmark when it is part of the suite (report.smk)
+EFFICIENCY_REPORT = [*EFFICIENCY_OUTPUTS, *rules.report_efficiency.output] if EFFICIENCY.enabled else []

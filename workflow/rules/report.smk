@@ -106,6 +106,7 @@ rule report_publish:
         ),
         across=rules.report_across.output,
         fusion=rules.aggregate.output.fusion,
+        efficiency=EFFICIENCY_REPORT,
         meta=lambda w: run_files("meta.json"),
         status=expand("resources/raw/{dataset}/fetch.json", dataset=DATASETS),
     output:

@@ -6,7 +6,7 @@ from training.runtime import git_commit
 with log_to(snakemake.log[0]):
     write_published_report(
         out_dir=snakemake.output[0],
-        files=[*snakemake.input.datasets, *snakemake.input.across],
+        files=[*snakemake.input.datasets, *snakemake.input.across, *snakemake.input.efficiency],
         datasets=snakemake.params.datasets,
         reference=snakemake.params.reference,
         seeds=snakemake.params.seeds,
@@ -16,4 +16,5 @@ with log_to(snakemake.log[0]):
         meta_files=snakemake.input.meta,
         status_files=snakemake.input.status,
         fusion_md=snakemake.input.fusion,
+        efficiency_md=next((f for f in snakemake.input.efficiency if f.endswith("efficiency.md")), None),
     )
