@@ -63,7 +63,7 @@ def summary_markdown(long: pd.DataFrame, runs: pd.DataFrame, missing: list[dict]
     test = long[(long.split == "test") & (long.metric == metric)]
     for dataset, frame in test.groupby("dataset", sort=True):
         stats = frame.groupby(["model", "task"]).value.agg(["mean", "std", "count"])
-        cells = stats.apply(lambda r: f"{r['mean']:.4f} ± {r['std']:.4f}" if r["count"] > 1 else f"{r['mean']:.4f}", axis=1)
+        cells = stats.apply(_cell, axis=1)
         table = cells.unstack("task")
         params = runs[runs.dataset == dataset].groupby("model").n_params.first()
         seeds = int(stats["count"].max())
@@ -76,6 +76,8 @@ def summary_markdown(long: pd.DataFrame, runs: pd.DataFrame, missing: list[dict]
             lines.append("| oracle (true probabilities) | "
                          + " | ".join(f"{oracle[t][metric]:.4f}" for t in table.columns) + " | – |")
         lines.append("")
+        lines += [_undefined_note(long, dataset, task, metric)
+                  for task in table.columns if (table[task] == UNDEFINED).all()]
     if not_applicable:
         lines += ["## Models that do not apply", "", "| dataset | model | reason |", "|---|---|---|"]
         lines += [f"| {n['dataset']} | {n['model']} | {n['reason']} |" for n in not_applicable]
@@ -85,6 +87,24 @@ def summary_markdown(long: pd.DataFrame, runs: pd.DataFrame, missing: list[dict]
         lines += [f"| {m['dataset']} | {m['reason']} | {m['fix']} |" for m in missing]
         lines.append("")
     return "\n".join(lines)
+
+
+UNDEFINED = "undefined"
+
+
+def _cell(stats: pd.Series) -> str:
+    if stats["count"] == 0:
+        return UNDEFINED
+    return f"{stats['mean']:.4f} ± {stats['std']:.4f}" if stats["count"] > 1 else f"{stats['mean']:.4f}"
+
+
+def _undefined_note(long: pd.DataFrame, dataset: str, task: str, metric: str) -> str:
+    """Why a task's test ``metric`` is undefined in every run (one label only in the test split)."""
+    rate = long[(long.dataset == dataset) & (long.split == "test") & (long.task == task)
+                & (long.metric == "positive_rate")].value
+    why = ("holds no positive label" if (rate == 0).all() else "holds no negative label" if (rate == 1).all()
+           else "holds one label only")
+    return f"*{task}: test {metric.upper()} undefined in every run: the test split {why}.*\n"
 
 
 def missing_datasets(status_files: Iterable[str | Path]) -> list[dict]:

@@ -130,3 +130,15 @@ def test_summary_shows_the_oracle_beside_the_models():
     cells = [c.strip() for c in row.strip("|").split("|")][1:-1]
     assert dict(zip(columns, cells)) == {"click": "0.8100", "cart": "0.9200", "purchase": "0.9500"}
     assert "oracle" not in summary_markdown(long, runs, [])
+
+
+def test_summary_says_why_a_metric_is_undefined():
+    """Ali-CCP's sample: its test split has no purchase, so CTCVR AUC is NaN in every run."""
+    rows = [{"dataset": "ali_ccp", "model": "resflow", "seed": s, "task": t, "split": "test", "metric": m, "value": v}
+            for s in (0, 1) for t, m, v in [("click", "auc", 0.6), ("ctcvr", "auc", float("nan")),
+                                            ("click", "positive_rate", 0.2), ("ctcvr", "positive_rate", 0.0)]]
+    runs = pd.DataFrame([{"dataset": "ali_ccp", "model": "resflow", "seed": 0, "n_params": 10}])
+    text = summary_markdown(pd.DataFrame(rows), runs, [])
+    assert "| resflow | 0.6000 ± 0.0000 | undefined | 10 |" in text
+    assert "ctcvr: test AUC undefined in every run: the test split holds no positive label." in text
+    assert "click: test AUC undefined" not in text
