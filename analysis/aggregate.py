@@ -9,6 +9,7 @@ import pandas as pd
 from core.io import read_json, write_text
 
 from .ranking import fusion_markdown, fusion_weights, ranking_long
+from .tables import UNDEFINED, mean_std_text
 
 LONG_COLUMNS = ["dataset", "model", "seed", "task", "split", "metric", "value"]
 
@@ -63,7 +64,7 @@ def summary_markdown(long: pd.DataFrame, runs: pd.DataFrame, missing: list[dict]
     test = long[(long.split == "test") & (long.metric == metric)]
     for dataset, frame in test.groupby("dataset", sort=True):
         stats = frame.groupby(["model", "task"]).value.agg(["mean", "std", "count"])
-        cells = stats.apply(_cell, axis=1)
+        cells = stats.apply(mean_std_text, axis=1)
         table = cells.unstack("task")
         params = runs[runs.dataset == dataset].groupby("model").n_params.first()
         seeds = int(stats["count"].max())
@@ -87,15 +88,6 @@ def summary_markdown(long: pd.DataFrame, runs: pd.DataFrame, missing: list[dict]
         lines += [f"| {m['dataset']} | {m['reason']} | {m['fix']} |" for m in missing]
         lines.append("")
     return "\n".join(lines)
-
-
-UNDEFINED = "undefined"
-
-
-def _cell(stats: pd.Series) -> str:
-    if stats["count"] == 0:
-        return UNDEFINED
-    return f"{stats['mean']:.4f} ± {stats['std']:.4f}" if stats["count"] > 1 else f"{stats['mean']:.4f}"
 
 
 def _undefined_note(long: pd.DataFrame, dataset: str, task: str, metric: str) -> str:

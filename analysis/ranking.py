@@ -19,6 +19,7 @@ from core.io import read_json
 
 from .metrics import DEFAULT_WEIGHT_GRID, fuse_scores, gauc, item_gains, search_fusion_weights, weighted_recall_at_ks
 from .stats import holm, paired_comparisons
+from .tables import mean_std_text
 
 FUSIONS = ("additive", "multiplicative")
 
@@ -86,11 +87,15 @@ def fusion_markdown(long: pd.DataFrame, weights: pd.DataFrame) -> str:
         lines += [f"## {dataset}", "", "| model | fusion | " + " | ".join(metrics) + " | weights (per seed) |",
                   "|---" * (len(metrics) + 3) + "|"]
         for (model, task), cell in frame.groupby(["model", "task"]):
-            stats = cell.groupby("metric").value.agg(["mean", "std"])
+            stats = cell.groupby("metric").value.agg(["mean", "std", "count"])
             w = weights[(weights.dataset == dataset) & (weights.model == model) & (weights.task == task)]
-            values = " | ".join(f"{stats.loc[m, 'mean']:.4f} ± {stats.loc[m, 'std']:.4f}" for m in metrics)
+            values = " | ".join(mean_std_text(stats.loc[m]) for m in metrics)
             lines.append(f"| {model} | {task.removeprefix('fused_')} | {values} | {'; '.join(w.weights)} |")
-        tests = _fusion_tests(frame)
+        undefined = [m for m in metrics if not np.isfinite(frame[frame.metric == m].value).any()]
+        if undefined:
+            lines += ["", f"*{', '.join(undefined)}: undefined in every run: no group of the test split holds both "
+                      "a positive and a negative of the last funnel task.*"]
+        tests = _fusion_tests(frame[~frame.metric.isin(undefined)])
         if not tests.empty:
             lines += ["", "| model | metric | additive − multiplicative | p (t-test) | p (Holm) |", "|---|---|---|---|---|"]
             lines += [f"| {r.model} | {r.metric} | {r.mean_diff:+.4f} | {r.p_ttest:.3g} | {r.p_holm:.3g} |"

@@ -26,6 +26,8 @@ __all__ = [
     "BASELINES",
     "MARK_BETTER",
     "MARK_WORSE",
+    "UNDEFINED",
+    "mean_std_text",
     "results_long",
     "results_table",
     "significance_footnote",
@@ -38,6 +40,17 @@ MARK_BETTER = "†"  # reference significantly better than this model
 MARK_WORSE = "‡"  # reference significantly worse than this model
 BASELINES = ("shared_bottom", "single_task")
 MISSING = "–"
+UNDEFINED = "undefined"  # a metric with no value in any seed (e.g. AUC of a task with one test label)
+
+
+def mean_std_text(stats: pd.Series, decimals: int = 4) -> str:
+    """``mean ± std`` over seeds from ``stats`` (mean, std, count of finite values); the mean alone
+    for one seed; :data:`UNDEFINED` when no seed has a value."""
+    if stats["count"] == 0:
+        return UNDEFINED
+    if stats["count"] == 1:
+        return f"{stats['mean']:.{decimals}f}"
+    return f"{stats['mean']:.{decimals}f} ± {stats['std']:.{decimals}f}"
 
 _TEST_COLUMNS = ["mean_diff", "p_ttest", "p_wilcoxon", "p_ttest_holm", "p_wilcoxon_holm", "significant"]
 _TEX = {

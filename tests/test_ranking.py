@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis.ranking import RankingConfig, fusion_markdown, fusion_weights, ranking_long, ranking_metrics
@@ -56,6 +57,20 @@ def test_fusion_table_shows_both_fusions_weights_and_paired_tests(tmp_path):
     text = fusion_markdown(long, fusion_weights(files))
     assert "| resflow | additive |" in text and "| shared_bottom | multiplicative |" in text
     assert "additive − multiplicative" in text and "[1, " in text
+    assert "undefined" not in text and "nan" not in text
+
+
+def test_fusion_table_says_undefined_instead_of_nan():
+    """AliExpress sample: no search group of its test split holds a conversion and a non-conversion."""
+    rows = [{"dataset": "ae", "model": "resflow", "seed": s, "task": f"fused_{f}", "split": "test", "metric": m,
+             "value": float("nan") if m == "gauc" else 0.5 + 0.01 * s}
+            for s in (0, 1) for f in ("additive", "multiplicative") for m in ("wr@5", "gauc")]
+    weights = pd.DataFrame({"dataset": "ae", "model": "resflow", "task": ["fused_additive", "fused_multiplicative"],
+                            "weights": ["[1, 0]; [1, 1]", "[1, 2]; [1, 0]"]})
+    text = fusion_markdown(pd.DataFrame(rows), weights)
+    assert "| resflow | additive | 0.5050 ± 0.0071 | undefined | [1, 0]; [1, 1] |" in text
+    assert "*gauc: undefined in every run: no group of the test split holds both" in text
+    assert "nan" not in text and "| resflow | wr@5 |" in text  # the defined metric is still tested
 
 
 @pytest.mark.parametrize("bad", [{"ks": "5"}, {"select_k": 1.5}, {"gird": [1]}])
