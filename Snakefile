@@ -2,10 +2,17 @@
 #   snakemake --cores all                                   the default suite (config/config.yaml)
 #   snakemake --cores 2 --configfile config/mirror.yaml     everything from $RESFLOW_DATA_MIRROR
 import os
+import sys
 
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+
+
+# this checkout's packages (analysis, benchmarks, core, models, training) for the rules and every
+# job's script, whichever copy the interpreter has installed
+sys.path.insert(0, workflow.basedir)
+os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [workflow.basedir, os.environ.get("PYTHONPATH")])))
 
 
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")

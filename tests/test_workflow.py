@@ -98,3 +98,14 @@ def test_bad_config_stops_before_any_job_naming_the_key(tmp_path, override, mess
 def test_lint_is_clean(tmp_path):
     result = snakemake(tmp_path, TINY, "--lint", check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_jobs_import_this_checkout_not_another_installed_copy(tmp_path, census_mirror, monkeypatch):
+    fake = tmp_path / "elsewhere"
+    for package in ("core", "training"):  # regular packages (benchmarks is a namespace package)
+        (fake / package).mkdir(parents=True)
+        (fake / package / "__init__.py").write_text("raise ImportError('another copy of resflow-bench')\n")
+    monkeypatch.setenv("PYTHONPATH", str(fake))
+    snakemake(tmp_path / "work", TINY, "resources/processed/census_income", mirror=census_mirror)
+    assert (tmp_path / "work/resources/processed/census_income/schema.json").is_file()
