@@ -44,6 +44,7 @@ from analysis.stats import (
     cell_summary,
     combine_pvalues_over_seeds,
     delong_test,
+    friedman_blocks,
     friedman_nemenyi,
     higher_is_better,
     holm,
@@ -384,6 +385,7 @@ class Ranking:
     nemenyi: pd.DataFrame | None = None
     n_blocks: int = 0
     reason: str = ""
+    left_out: list[str] = field(default_factory=list)
 
     def frame(self) -> pd.DataFrame:
         """Average rank and Nemenyi p-value against every model, one row per model (best first)."""
@@ -398,7 +400,9 @@ class Ranking:
             return f"No Friedman test or critical-difference diagram on test {label}: {self.reason}.\n"
         lines = [f"Friedman test on the mean test {label} per (dataset, task) block: {self.n_blocks} blocks, "
                  f"{len(self.ranks)} models, χ² = {self.statistic:.3f}, p = {_p(self.p)}. Average ranks "
-                 "(1 = best); Nemenyi post-hoc p-values in `ranks.csv`.", "",
+                 "(1 = best); Nemenyi post-hoc p-values in `ranks.csv`."
+                 + (f" The test needs every model in every block; left out: {'; '.join(map(_md, self.left_out))}."
+                    if self.left_out else ""), "",
                  "| model | average rank |", "| --- | :---: |"]
         lines += [f"| {_md(model)} | {rank:.2f} |" for model, rank in self.ranks.items()]
         return "\n".join(lines) + "\n"
@@ -411,8 +415,8 @@ def rank_models(long: pd.DataFrame, metric: str = PRIMARY_METRIC) -> Ranking:
         statistic, p, ranks, nemenyi = friedman_nemenyi(long, metric=metric)
     except ValueError as exc:
         return Ranking(metric, reason=str(exc))
-    n_blocks = long[(long["split"] == "test") & (long["metric"] == metric)].groupby(["dataset", "task"]).ngroups
-    return Ranking(metric, statistic, p, ranks, nemenyi, n_blocks)
+    blocks, left_out = friedman_blocks(long, metric=metric)
+    return Ranking(metric, statistic, p, ranks, nemenyi, len(blocks), left_out=left_out)
 
 
 def write_across_report(

@@ -31,6 +31,7 @@ __all__ = [
     "cell_summary",
     "combine_pvalues_over_seeds",
     "delong_test",
+    "friedman_blocks",
     "friedman_nemenyi",
     "higher_is_better",
     "holm",
@@ -225,21 +226,45 @@ def combine_pvalues_over_seeds(pvals: ArrayLike) -> float:
         return float(stats.combine_pvalues(p, method="fisher").pvalue)
 
 
+def friedman_blocks(df: pd.DataFrame, metric: str = "auc", split: str = "test") -> tuple[pd.DataFrame, list[str]]:
+    """The complete (dataset, task) block x model matrix of mean-over-seeds values for the Friedman
+    test, and notes on what it leaves out.
+
+    Blocks where the metric is undefined for every model (e.g. AUC of a task whose test split has
+    one label) are dropped. The test needs every model in every block, so when models are missing
+    from some blocks (ESMM on non-funnel data) either those models or those blocks go: whichever
+    keeps more (block, model) cells, then more blocks, among the choices with >= 3 models and
+    >= 2 blocks.
+    """
+    sel = _select(df, split, metric)
+    full = sel.groupby(["dataset", "task", "model"])["value"].mean().unstack("model")
+    notes = [f"{d}/{t}: undefined for every model" for d, t in full.index[full.isna().all(axis=1)]]
+    full = full.dropna(how="all")
+    by_models, by_blocks = full.dropna(axis=1), full.dropna(axis=0)
+    usable = [b for b in (by_models, by_blocks) if b.shape[1] >= 3 and b.shape[0] >= 2]
+    if not usable:
+        raise ValueError(f"need >= 3 models present in every block and >= 2 blocks, got {by_models.shape[1]} "
+                         f"models in all {by_models.shape[0]} blocks or {by_blocks.shape[0]} blocks with all "
+                         f"{by_blocks.shape[1]} models")
+    blocks = max(usable, key=lambda b: (b.size, b.shape[0]))
+    if missing := sorted(set(full.columns) - set(blocks.columns)):
+        notes.append(f"models not in every block: {', '.join(missing)}")
+    if dropped := [f"{d}/{t}" for d, t in full.index.difference(blocks.index)]:
+        notes.append(f"blocks without every model: {', '.join(dropped)}")
+    return blocks, notes
+
+
 def friedman_nemenyi(
     df: pd.DataFrame, metric: str = "auc", split: str = "test"
 ) -> tuple[float, float, pd.Series, pd.DataFrame]:
     """Friedman test over blocks = (dataset, task) with Nemenyi post-hoc.
 
-    Each block uses the mean over seeds per model; only models present in
-    every block are kept. Returns ``(statistic, p, avg_ranks, nemenyi_p)``
+    Each block uses the mean over seeds per model, on the complete matrix of
+    :func:`friedman_blocks`. Returns ``(statistic, p, avg_ranks, nemenyi_p)``
     where ``avg_ranks`` (1 = best, direction from :func:`higher_is_better`)
     is sorted best first and ``nemenyi_p`` is the model x model p-value matrix.
     """
-    sel = _select(df, split, metric)
-    blocks = sel.groupby(["dataset", "task", "model"])["value"].mean().unstack("model").dropna(axis=1)
-    if blocks.shape[1] < 3 or blocks.shape[0] < 2:
-        raise ValueError(f"need >= 3 models present in every block and >= 2 blocks, got "
-                         f"{blocks.shape[1]} models and {blocks.shape[0]} blocks")
+    blocks, _ = friedman_blocks(df, metric, split)
     stat, p = stats.friedmanchisquare(*blocks.to_numpy().T)
     avg_ranks = blocks.rank(axis=1, ascending=not higher_is_better(metric)).mean().sort_values()
     avg_ranks.name = "avg_rank"

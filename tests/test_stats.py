@@ -16,6 +16,7 @@ from analysis.stats import (
     cell_summary,
     combine_pvalues_over_seeds,
     delong_test,
+    friedman_blocks,
     friedman_nemenyi,
     holm,
     paired_comparisons,
@@ -225,6 +226,25 @@ def test_friedman_ranks_the_always_winning_model_first():
     assert ranks.sum() == pytest.approx(1 + 2 + 3 + 4)
     assert stat > 0 and 0 <= p < 0.05
     assert nemenyi.shape == (4, 4) and np.allclose(nemenyi, nemenyi.T)
+
+
+def test_friedman_blocks_drop_undefined_blocks_and_keep_the_larger_complete_matrix():
+    """The mirror suite's shape: a block undefined for every model (Ali-CCP's sample CTCVR), funnel-only
+    models missing from the non-funnel blocks."""
+    values = {(d, t, m): [0.7 + 0.01 * i, 0.71 + 0.01 * i] for d, t in [("census", "income"), ("census", "marital"),
+              ("funnel", "click"), ("funnel", "cart"), ("funnel", "purchase")] for i, m in enumerate(("a", "b", "c"))}
+    values |= {("funnel", t, "esmm"): [0.75, 0.76] for t in ("click", "cart", "purchase")}
+    values |= {("ccp", "ctcvr", m): [np.nan, np.nan] for m in ("a", "b", "c", "esmm")}
+    blocks, notes = friedman_blocks(make_long(values))
+    # 5 blocks x 3 models (15 cells) beat 3 blocks x 4 models (12): the model missing somewhere goes
+    assert list(blocks.columns) == ["a", "b", "c"] and blocks.shape == (5, 3)
+    assert notes == ["ccp/ctcvr: undefined for every model", "models not in every block: esmm"]
+    # with 4 more complete blocks, 7 blocks x 4 models (28 cells) beat 9 x 3 (27): the census blocks go
+    values |= {("funnel2", t, m): [0.7, 0.72] for t in ("w", "x", "y", "z") for m in ("a", "b", "c", "esmm")}
+    blocks, notes = friedman_blocks(make_long(values))
+    assert blocks.shape == (7, 4) and notes[-1] == "blocks without every model: census/income, census/marital"
+    stat, p, ranks, _ = friedman_nemenyi(make_long(values))
+    assert ranks.index[0] == "esmm" and np.isfinite(stat)
 
 
 def test_friedman_lower_is_better_metric():

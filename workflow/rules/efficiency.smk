@@ -1,9 +1,9 @@
 # Efficiency benchmark (analysis/efficiency.py): parameters, training throughput, inference latency
 # and peak memory of every model on every available dataset, the issue-8 targets, and scaling on
 # the synthetic funnel; report_efficiency turns them into results/tables/efficiency.md and the
-# test-AUC-against-latency figure. The two measuring jobs reserve every core so no other job disturbs the timings; torch
-# uses efficiency.threads of them.
-#   RESFLOW_DATA_MIRROR=../shared/data snakemake --cores 2 --configfile config/mirror.yaml efficiency
+# test-AUC-against-latency figure. The two measuring jobs reserve every core so no other job
+# disturbs the timings; torch uses efficiency.threads of them.
+#   RESFLOW_DATA_MIRROR=../shared/data snakemake efficiency --cores 2 --configfile config/mirror.yaml
 from analysis.efficiency import SCALING_DATASET, efficiency_config
 from models import model_names
 
@@ -83,6 +83,8 @@ rule report_efficiency:
         "../../environment.yml"
     log:
         "logs/report/efficiency.log",
+    benchmark:
+        "results/benchmarks/report/efficiency.tsv"
     script:
         "../scripts/report_efficiency.py"
 
