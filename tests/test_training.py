@@ -107,3 +107,26 @@ def test_gradients_are_clipped_only_when_config_says_so(data_dir, tmp_path, monk
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda params, max_norm: calls.append(max_norm) or real(params, max_norm))
     _train(data_dir, tmp_path, epochs=1, grad_clip=grad_clip)
     assert bool(calls) == clipped and all(c == grad_clip for c in calls)
+
+
+def test_git_commit_is_dirty_for_code_changes_not_for_the_published_report(tmp_path):
+    import subprocess
+
+    from training.runtime import git_commit
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "results" / "report").mkdir(parents=True)
+    (tmp_path / "results" / "report" / "README.md").write_text("old report\n")
+    (tmp_path / "model.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "init")
+    head = git_commit(tmp_path)
+    assert len(head) == 40
+    (tmp_path / "results" / "report" / "README.md").write_text("new report\n")
+    assert git_commit(tmp_path) == head
+    (tmp_path / "model.py").write_text("x = 2\n")
+    assert git_commit(tmp_path) == head + "-dirty"

@@ -66,11 +66,13 @@ def configure_determinism(cfg: TrainingConfig, device: torch.device) -> None:
 
 
 def git_commit(repo: Path | None = None) -> str:
+    """HEAD of the checkout, with ``-dirty`` when a tracked file outside ``results/`` changed (the
+    committed report under results/report/ is rewritten by every suite run; it is not code)."""
     repo = repo or Path(__file__).resolve().parents[1]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"],
+                               cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
