@@ -71,6 +71,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from analysis.figures import plot_auc_vs_latency, plot_not_drawn
+from analysis.tables import to_markdown
 from benchmarks.base import TaskSpec, align_tasks, get_dataset
 from benchmarks.processed import load_schema, load_split
 from core.config import ConfigError, from_dict
@@ -496,16 +497,6 @@ TARGET_LABELS = {
 }
 
 
-def _md_table(frame: pd.DataFrame) -> str:
-    def cell(value: object) -> str:
-        return str(value).replace("_", r"\_").replace("|", r"\|")
-
-    header = "| " + " | ".join(map(cell, frame.columns)) + " |"
-    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
-    rows = ["| " + " | ".join(map(cell, row)) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *rows]) + "\n"
-
-
 def targets_frame(efficiency: pd.DataFrame, baseline: str = "single_task") -> pd.DataFrame:
     """One row per target measurement of efficiency.csv: target, dataset, model, batch size,
     measured value, limit and whether it holds ("held" / "MISSED"); target 2 carries the bound
@@ -527,7 +518,7 @@ def targets_frame(efficiency: pd.DataFrame, baseline: str = "single_task") -> pd
 
 
 def latency_frame(efficiency: pd.DataFrame, batch_size: int = 512) -> pd.DataFrame:
-    """Per model: parameters, median latency (ms) at ``batch_size`` and its ratio to the latency
+    """Per model (the index): median latency (ms) at ``batch_size`` and its ratio to the latency
     baseline, one column pair per dataset."""
     cols = {}
     for dataset, block in efficiency.groupby("dataset", sort=True):
@@ -537,7 +528,7 @@ def latency_frame(efficiency: pd.DataFrame, batch_size: int = 512) -> pd.DataFra
             continue
         cols[f"{dataset} ms"] = at["latency_median_ms"].map("{:.3f}".format)
         cols[f"{dataset} ratio"] = at["latency_ratio_vs_baseline"].map("{:.2f}".format)
-    return pd.DataFrame(cols).fillna("n/a").rename_axis("model").reset_index()
+    return pd.DataFrame(cols).fillna("n/a").rename_axis("model")
 
 
 def efficiency_markdown(efficiency: pd.DataFrame, scaling: pd.DataFrame, baseline: str = "single_task") -> str:
@@ -546,23 +537,25 @@ def efficiency_markdown(efficiency: pd.DataFrame, scaling: pd.DataFrame, baselin
     targets = targets_frame(efficiency, baseline)
     missed = targets[targets["holds"] == "MISSED"]
     held = sorted(set(targets["target"]) - set(missed["target"]))
-    lines = ["### Targets", "",
-             f"Held everywhere: {', '.join(held) or 'none'}. "
-             f"Missed somewhere: {', '.join(sorted(set(missed['target']))) or 'none'}.", "",
-             _md_table(targets),
-             "Target 2's bound is the per-row reference's epoch time over the same passes on batches already in "
-             "memory: the most any data path can reach on that model and machine (when the model's own "
-             "compute dominates the epoch, no loader can reach 3x).", "",
-             "### Inference latency at batch 512", "",
-             f"Median of timed forward passes; ratio = the model's latency over {baseline}'s.", "",
-             _md_table(latency_frame(efficiency)),
-             "### Scaling on the synthetic funnel", ""]
     shown = scaling.assign(us_per_row=scaling["us_per_row"].map("{:.2f}".format),
                            prepare_peak_rss_mib=scaling["prepare_peak_rss_mib"].map("{:.0f}".format),
                            train_peak_rss_mib=scaling["train_peak_rss_mib"].map("{:.0f}".format))
-    lines.append(_md_table(shown[["rows", "model", "batch_size", "rows_trained", "us_per_row",
-                                  "prepare_peak_rss_mib", "train_peak_rss_mib"]]))
-    return "\n".join(lines)
+    shown = shown.set_index("rows")[["model", "batch_size", "rows_trained", "us_per_row", "prepare_peak_rss_mib",
+                                     "train_peak_rss_mib"]]
+    return "\n".join([
+        "### Targets", "",
+        f"Held everywhere: {', '.join(held) or 'none'}. "
+        f"Missed somewhere: {', '.join(sorted(set(missed['target']))) or 'none'}.", "",
+        to_markdown(targets.set_index("target"),
+                    "Target 2's bound is the per-row reference's epoch time over the same passes on batches already "
+                    "in memory: the most any data path can reach on that model and machine (when the model's own "
+                    "compute dominates the epoch, no loader can reach 3x)."),
+        "### Inference latency at batch 512", "",
+        to_markdown(latency_frame(efficiency),
+                    f"Median of timed forward passes; ratio = the model's latency over {baseline}'s."),
+        "### Scaling on the synthetic funnel", "",
+        to_markdown(shown, "Time per trained row and peak resident memory of the prepare and train processes."),
+    ])
 
 
 def write_efficiency_report(long_csv: str | Path, efficiency_csv: str | Path, scaling_csv: str | Path,
