@@ -45,7 +45,7 @@ from analysis.stats import (
     combine_pvalues_over_seeds,
     delong_test,
     friedman_blocks,
-    friedman_nemenyi,
+    friedman_test,
     higher_is_better,
     holm,
     paired_comparisons,
@@ -409,13 +409,13 @@ class Ranking:
 
 
 def rank_models(long: pd.DataFrame, metric: str = PRIMARY_METRIC) -> Ranking:
-    """Friedman test with Nemenyi post-hoc (:func:`analysis.stats.friedman_nemenyi`), or the reason
+    """Friedman test with Nemenyi post-hoc (:func:`analysis.stats.friedman_test`), or the reason
     it cannot run (too few models or blocks, no rows)."""
     try:
-        statistic, p, ranks, nemenyi = friedman_nemenyi(long, metric=metric)
+        blocks, left_out = friedman_blocks(long, metric=metric)
     except ValueError as exc:
         return Ranking(metric, reason=str(exc))
-    blocks, left_out = friedman_blocks(long, metric=metric)
+    statistic, p, ranks, nemenyi = friedman_test(blocks, metric)
     return Ranking(metric, statistic, p, ranks, nemenyi, len(blocks), left_out=left_out)
 
 

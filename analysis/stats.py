@@ -33,6 +33,7 @@ __all__ = [
     "delong_test",
     "friedman_blocks",
     "friedman_nemenyi",
+    "friedman_test",
     "higher_is_better",
     "holm",
     "paired_comparisons",
@@ -254,19 +255,21 @@ def friedman_blocks(df: pd.DataFrame, metric: str = "auc", split: str = "test") 
     return blocks, notes
 
 
-def friedman_nemenyi(
-    df: pd.DataFrame, metric: str = "auc", split: str = "test"
-) -> tuple[float, float, pd.Series, pd.DataFrame]:
-    """Friedman test over blocks = (dataset, task) with Nemenyi post-hoc.
-
-    Each block uses the mean over seeds per model, on the complete matrix of
-    :func:`friedman_blocks`. Returns ``(statistic, p, avg_ranks, nemenyi_p)``
-    where ``avg_ranks`` (1 = best, direction from :func:`higher_is_better`)
-    is sorted best first and ``nemenyi_p`` is the model x model p-value matrix.
-    """
-    blocks, _ = friedman_blocks(df, metric, split)
+def friedman_test(blocks: pd.DataFrame, metric: str = "auc") -> tuple[float, float, pd.Series, pd.DataFrame]:
+    """Friedman test with Nemenyi post-hoc on a complete block x model matrix
+    (:func:`friedman_blocks`). Returns ``(statistic, p, avg_ranks, nemenyi_p)`` where
+    ``avg_ranks`` (1 = best, direction from :func:`higher_is_better`) is sorted best first and
+    ``nemenyi_p`` is the model x model p-value matrix."""
     stat, p = stats.friedmanchisquare(*blocks.to_numpy().T)
     avg_ranks = blocks.rank(axis=1, ascending=not higher_is_better(metric)).mean().sort_values()
     avg_ranks.name = "avg_rank"
     nemenyi = sp.posthoc_nemenyi_friedman(blocks)
     return float(stat), float(p), avg_ranks, nemenyi
+
+
+def friedman_nemenyi(
+    df: pd.DataFrame, metric: str = "auc", split: str = "test"
+) -> tuple[float, float, pd.Series, pd.DataFrame]:
+    """:func:`friedman_test` over blocks = (dataset, task) of metrics_long rows, each block the mean
+    over seeds per model, on the complete matrix of :func:`friedman_blocks`."""
+    return friedman_test(friedman_blocks(df, metric, split)[0], metric)
